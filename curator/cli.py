@@ -1,0 +1,341 @@
+"""The command line. The only module that imports typer.
+
+Each command does three things: read the config, call one library function in
+:mod:`curator.app`, and turn what comes back (or a :class:`CuratorError`) into output and the
+contract's exit code: 0 done, 1 the job failed, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+import webbrowser
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from curator import __version__
+from curator.errors import CuratorError
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="curator",
+    help="Turn the writers you learn from into one well-made weekly email.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+feeds_app = typer.Typer(help="Manage the sources in feeds.yaml.", no_args_is_help=True)
+app.add_typer(feeds_app, name="feeds")
+
+
+class _Settings:
+    def __init__(self, config: Path | None, state: Path | None, debug: bool) -> None:
+        self.config = config
+        self.state = state
+        self.debug = debug
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"curator {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="feeds.yaml to use (default ./feeds.yaml, or $CURATOR_CONFIG)."
+        ),
+    ] = None,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            "--state", help="State database (default .curator/state.db beside the config)."
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """curator: one digest email of the writers you follow, with a question for the week."""
+    ctx.obj = _Settings(config, state, debug)
+
+
+def _settings(ctx: typer.Context) -> _Settings:
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, _Settings) else _Settings(None, None, False)
+
+
+def _fail(error: CuratorError, debug: bool) -> typer.Exit:
+    if debug:
+        traceback.print_exception(error)
+    typer.echo(f"curator: error: {error}", err=True)
+    if error.hint:
+        typer.echo(f"  {error.hint}", err=True)
+    return typer.Exit(error.exit_code)
+
+
+def _guard(ctx: typer.Context, work: Callable[[], T]) -> T:
+    """Run ``work``; a CuratorError becomes one or two clean lines and its exit code."""
+    debug = _settings(ctx).debug
+    try:
+        return work()
+    except CuratorError as error:
+        raise _fail(error, debug) from None
+    except KeyboardInterrupt:
+        typer.echo("curator: interrupted", err=True)
+        raise typer.Exit(130) from None
+
+
+def _load(ctx: typer.Context):  # type: ignore[no-untyped-def]
+    from curator.config import load_config, resolve_config_path
+
+    settings = _settings(ctx)
+    path = resolve_config_path(settings.config, os.environ)
+    return load_config(path, state_path=settings.state)
+
+
+def _now(option: str | None) -> datetime:
+    from curator.config import parse_now
+
+    if option:
+        return parse_now(option)
+    if os.environ.get("CURATOR_NOW"):
+        return parse_now(os.environ["CURATOR_NOW"], source="CURATOR_NOW")
+    return datetime.now(UTC)
+
+
+NowOption = Annotated[
+    str | None,
+    typer.Option(
+        "--now",
+        help="Act as if it were this time: ISO 8601 with Z or an offset, or a date "
+        "(default now; or $CURATOR_NOW).",
+    ),
+]
+
+
+@app.command()
+def send(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Build and write to the outbox; record nothing.")
+    ] = False,
+    to: Annotated[
+        list[str] | None,
+        typer.Option("--to", help="Send a test copy to ADDR only; nothing is recorded."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Send this period's issue again, to everyone.")
+    ] = False,
+    now: NowOption = None,
+) -> None:
+    """Fetch all feeds, build this period's issue, deliver it and record it."""
+    from curator.app import SendOptions, run_send
+    from curator.config import address_problem
+    from curator.errors import ConfigError
+
+    def work() -> int:
+        config = _load(ctx)
+        for address in to or []:
+            problem = address_problem(address)
+            if problem:
+                raise ConfigError(f"{address!r} {problem}", key="--to")
+        options = SendOptions(dry_run=dry_run, to=tuple(to or ()), force=force)
+        report = run_send(config, options, _now(now))
+        for line in report.lines:
+            typer.echo(line, err=line.startswith(("feed ", "will retry", "failed for good")))
+        return report.exit_code
+
+    code = _guard(ctx, work)
+    raise typer.Exit(code)
+
+
+@app.command()
+def preview(
+    ctx: typer.Context,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Folder for issue.html, issue.txt, issue.eml (default preview/)."
+        ),
+    ] = None,
+    open_browser: Annotated[
+        bool, typer.Option("--open", help="Open the HTML in the default browser.")
+    ] = False,
+    now: NowOption = None,
+) -> None:
+    """Build the issue send would send now, without sending or recording it."""
+    from curator.app import run_preview
+
+    def work() -> None:
+        config = _load(ctx)
+        report = run_preview(config, _now(now), out or config.base_dir / "preview")
+        for line in report.lines:
+            typer.echo(line)
+        if open_browser and report.html_path is not None:
+            webbrowser.open(report.html_path.resolve().as_uri())
+
+    _guard(ctx, work)
+
+
+@app.command()
+def fetch(ctx: typer.Context, now: NowOption = None) -> None:
+    """Fetch and store all feeds; print a status table per feed."""
+    from curator.app import run_fetch
+    from curator.models import FeedOutcome
+
+    def work() -> int:
+        from rich.console import Console
+        from rich.progress import Progress
+        from rich.table import Table
+
+        config = _load(ctx)
+        err = Console(stderr=True)
+        total = len(config.enabled_feeds)
+        if err.is_terminal:
+            with Progress(console=err, transient=True) as bar:
+                task = bar.add_task("fetching", total=total)
+
+                def advance(outcome: FeedOutcome) -> None:
+                    bar.advance(task)
+
+                outcomes = run_fetch(config, _now(now), progress=advance)
+        else:
+
+            def line(outcome: FeedOutcome) -> None:
+                state = "ok" if outcome.ok else "failed"
+                print(f"fetched {outcome.feed.name}: {state}", file=sys.stderr, flush=True)
+
+            outcomes = run_fetch(config, _now(now), progress=line)
+        table = Table(title=f"{total} feeds")
+        for column in ("feed", "status", "new", "time", "note"):
+            table.add_column(column, overflow="fold")
+        for o in outcomes:
+            status = {"ok": "ok", "not_modified": "304", "unchanged": "same", "failed": "failed"}[
+                o.fetch.status
+            ]
+            if o.fetch.ok and not o.ok:
+                status = "bad feed"
+            note = o.error or (o.parsed.warning if o.parsed and o.parsed.warning else "")
+            if o.fetch.permanent_redirect:
+                note = f"moved to {o.fetch.permanent_redirect}; {note}".rstrip("; ")
+            table.add_row(o.feed.name, status, str(o.new_entries), f"{o.fetch.elapsed:.2f}s", note)
+        Console(width=max(100, Console().width)).print(table)
+        return 1 if outcomes and all(not o.ok for o in outcomes) else 0
+
+    raise typer.Exit(_guard(ctx, work))
+
+
+@app.command()
+def history(ctx: typer.Context) -> None:
+    """List the issues built: period, date, question, posts, recipients delivered/failed."""
+    from curator.app import run_history
+
+    def work() -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        rows = run_history(_load(ctx))
+        if not rows:
+            typer.echo("no issues yet")
+            return
+        table = Table()
+        for column in (
+            "period",
+            "round",
+            "built (UTC)",
+            "posts",
+            "sent",
+            "failed",
+            "pending",
+            "question",
+        ):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            i = row.issue
+            table.add_row(
+                i.period, str(i.round), f"{i.built_at:%Y-%m-%d %H:%M}", str(i.post_count),
+                str(row.sent), str(row.failed), str(row.pending), i.question or "",
+            )  # fmt: skip
+        Console(width=max(120, Console().width)).print(table)
+
+    _guard(ctx, work)
+
+
+@app.command()
+def questions(ctx: typer.Context, now: NowOption = None) -> None:
+    """Show the question bank, when each was last used, and which comes next."""
+    from curator.app import run_questions
+
+    def work() -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        rows = run_questions(_load(ctx), _now(now))
+        table = Table()
+        for column in ("", "question", "themes", "last used", "this cycle"):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(
+                "next" if row.is_next else "",
+                row.text,
+                ", ".join(row.themes),
+                row.last_used or "never",
+                "used" if row.used_in_cycle else "",
+            )
+        Console(width=max(120, Console().width)).print(table)
+
+    _guard(ctx, work)
+
+
+@feeds_app.command("list")
+def feeds_list(ctx: typer.Context) -> None:
+    """List the sources: name, URL, tags, enabled, last post, last fetch status."""
+    from curator.store import Store
+
+    def work() -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        config = _load(ctx)
+        with Store.open(config.state_path) as store:
+            health = store.feed_health()
+        table = Table()
+        for column in ("name", "url", "tags", "enabled", "last post", "last fetch"):
+            table.add_column(column, overflow="fold")
+        for feed in config.feeds:
+            h = health.get(feed.url)
+            last_post = f"{h.last_post:%Y-%m-%d}" if h and h.last_post else "-"
+            if h is None or h.last_attempt is None:
+                status = "never fetched"
+            elif h.last_error:
+                status = f"failed: {h.last_error}"
+            else:
+                status = f"ok {h.last_status or ''} at {h.last_attempt:%Y-%m-%d %H:%M}".strip()
+            table.add_row(
+                feed.name, feed.url, ", ".join(feed.tags), "yes" if feed.enabled else "no",
+                last_post, status,
+            )  # fmt: skip
+        Console(width=max(120, Console().width)).print(table)
+
+    _guard(ctx, work)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,580 @@
+"""Read and validate feeds.yaml into a :class:`~curator.models.Config`.
+
+Every problem is raised as one :class:`ConfigError` naming the file, the line and the key, before
+any network traffic. Unknown keys are errors (they are usually typos) with a did-you-mean.
+Secrets are never read from the file: they come from the environment only.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from curator.errors import ConfigError
+from curator.models import (
+    Cadence,
+    Config,
+    DeliveryConfig,
+    EmptyWeek,
+    FeedConfig,
+    FetchConfig,
+    NewsletterConfig,
+    PostmarkConfig,
+    Question,
+    Security,
+    SmtpConfig,
+)
+
+DEFAULT_CONFIG = Path("feeds.yaml")
+DEFAULT_STATE = Path(".curator") / "state.db"
+
+# Used when feeds.yaml has no `questions:` at all, so a minimal file still makes an issue.
+DEFAULT_QUESTIONS = (
+    Question("Are you leading or managing?", ("leadership",)),
+    Question(
+        "Is there an area of your life you are managing that you need to rise up and lead?",
+        ("self-leadership",),
+    ),
+    Question("How are you going to do it?", ("action",)),
+)
+
+T = TypeVar("T")
+_NO_TEXTS: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Node:
+    """A value in the YAML document with where it stands, for messages."""
+
+    value: Any
+    line: int | None
+    key: str
+
+
+class _Reader:
+    """Walks the parsed document, keeping file and line for every message."""
+
+    def __init__(self, display_path: str) -> None:
+        self.path = display_path
+
+    def fail(self, node: _Node, message: str, hint: str = "") -> ConfigError:
+        return ConfigError(message, path=self.path, line=node.line, key=node.key, hint=hint)
+
+    def mapping(self, node: _Node, known: tuple[str, ...]) -> dict[str, _Node]:
+        if node.value is None:
+            return {}
+        if not isinstance(node.value, Mapping):
+            raise self.fail(node, f"expected a mapping of keys, got {_kind(node.value)}")
+        children: dict[str, _Node] = {}
+        for raw_key, value in node.value.items():
+            key = str(raw_key)
+            child_key = f"{node.key}.{key}" if node.key else key
+            line = _key_line(node.value, raw_key, node.line)
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+                suggestion = f"; did you mean '{close[0]}'?" if close else ""
+                allowed = ", ".join(known)
+                raise ConfigError(
+                    f"unknown key{suggestion}",
+                    path=self.path,
+                    line=line,
+                    key=child_key,
+                    hint=f"known keys here: {allowed}",
+                )
+            children[key] = _Node(value, _value_line(node.value, raw_key, line), child_key)
+        return children
+
+    def sequence(self, node: _Node) -> list[_Node]:
+        if node.value is None:
+            return []
+        if isinstance(node.value, str) or not isinstance(node.value, list):
+            raise self.fail(node, f"expected a list, got {_kind(node.value)}")
+        items = []
+        for index, value in enumerate(node.value):
+            line = node.line
+            lc = getattr(node.value, "lc", None)
+            if lc is not None:
+                try:
+                    line = lc.item(index)[0] + 1
+                except (KeyError, IndexError, TypeError):
+                    line = node.line
+            items.append(_Node(value, line, f"{node.key}[{index}]"))
+        return items
+
+    def string(self, node: _Node, *, allow_empty: bool = False) -> str:
+        value = node.value
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise self.fail(node, f"expected text, got {_kind(value)}")
+        text = str(value).strip()
+        if not text and not allow_empty:
+            raise self.fail(node, "must not be empty")
+        return text
+
+    def single_line(self, node: _Node) -> str:
+        text = self.string(node)
+        if "\n" in text or "\r" in text:
+            raise self.fail(node, "must be a single line (it goes into an email header)")
+        return text
+
+    def integer(self, node: _Node, *, minimum: int = 0, maximum: int | None = None) -> int:
+        value = node.value
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(node, f"expected a whole number, got {_show(value)}")
+        if value < minimum or (maximum is not None and value > maximum):
+            upper = f" and {maximum}" if maximum is not None else ""
+            qualifier = f"between {minimum}{upper}" if maximum is not None else f">= {minimum}"
+            raise self.fail(node, f"{value} is out of range: must be {qualifier}")
+        return value
+
+    def number(self, node: _Node, *, minimum: float = 0.0) -> float:
+        value = node.value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(node, f"expected a number, got {_show(value)}")
+        if value <= minimum:
+            raise self.fail(node, f"{value} is out of range: must be more than {minimum:g}")
+        return float(value)
+
+    def boolean(self, node: _Node) -> bool:
+        if not isinstance(node.value, bool):
+            raise self.fail(node, f"expected true or false, got {_show(node.value)}")
+        return node.value
+
+    def choice(self, node: _Node, choices: tuple[str, ...]) -> str:
+        text = self.string(node)
+        if text not in choices:
+            close = difflib.get_close_matches(text, choices, n=1, cutoff=0.5)
+            suggestion = f"; did you mean '{close[0]}'?" if close else ""
+            raise self.fail(node, f"{text!r} is not one of {', '.join(choices)}{suggestion}")
+        return text
+
+    def url(self, node: _Node) -> str:
+        text = self.string(node)
+        problem = url_problem(text)
+        if problem:
+            raise self.fail(node, f"{text!r} {problem}")
+        return text
+
+    def address(self, node: _Node) -> str:
+        text = self.single_line(node)
+        problem = address_problem(text)
+        if problem:
+            raise self.fail(node, f"{text!r} {problem}")
+        return text
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be fetched as a feed, or None when it can."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return "is not an http(s) URL"
+    if any(ch.isspace() for ch in url):
+        return "contains white space"
+    return None
+
+
+def address_problem(address: str) -> str | None:
+    """Why ``address`` is not a usable email address (``Name <a@b>`` or ``a@b``), or None."""
+    if "\n" in address or "\r" in address:
+        return "must be a single line"
+    _, addr = parseaddr(address)
+    if not re.fullmatch(r"[^@\s<>,;]+@[^@\s<>,;]+\.?[^@\s<>,;]*", addr or ""):
+        return "is not an email address"
+    return None
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return _show(value)
+
+
+def _show(value: object) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _key_line(mapping: Any, key: Any, fallback: int | None) -> int | None:
+    lc = getattr(mapping, "lc", None)
+    if lc is None:
+        return fallback
+    try:
+        return int(lc.key(key)[0]) + 1
+    except (KeyError, IndexError, TypeError):
+        return fallback
+
+
+def _value_line(mapping: Any, key: Any, fallback: int | None) -> int | None:
+    lc = getattr(mapping, "lc", None)
+    if lc is None:
+        return fallback
+    try:
+        return int(lc.value(key)[0]) + 1
+    except (KeyError, IndexError, TypeError):
+        return fallback
+
+
+def _optional(children: dict[str, _Node], key: str, convert: Callable[[_Node], T], default: T) -> T:
+    node = children.get(key)
+    if node is None or node.value is None:
+        return default
+    return convert(node)
+
+
+# ---------------------------------------------------------------- sections
+
+_TOP_KEYS = ("newsletter", "delivery", "fetch", "feeds", "questions", "templates", "archive")
+_NEWSLETTER_KEYS = (
+    "title",
+    "from",
+    "to",
+    "cadence",
+    "timezone",
+    "lookback_days",
+    "max_posts",
+    "max_posts_per_feed",
+    "empty_week",
+    "subject",
+    "unsubscribe",
+    "reading_minutes",
+    "language",
+    "intro",
+)
+_DELIVERY_KEYS = ("method", "outbox_dir", "smtp", "postmark")
+_SMTP_KEYS = ("host", "port", "security", "username", "timeout")
+_POSTMARK_KEYS = ("message_stream", "endpoint")
+_FETCH_KEYS = (
+    "concurrency",
+    "per_host",
+    "connect_timeout",
+    "timeout",
+    "max_bytes",
+    "max_redirects",
+    "retries",
+)
+_FEED_KEYS = ("name", "url", "tags", "enabled", "max_posts")
+_QUESTION_KEYS = ("text", "themes")
+_ARCHIVE_KEYS = ("enabled", "dir")
+_SECRET_KEYS = ("password", "token", "api_key", "secret")
+
+
+def _whole(r: _Reader, low: int, high: int | None = None) -> Callable[[_Node], int]:
+    return lambda node: r.integer(node, minimum=low, maximum=high)
+
+
+def _pick(r: _Reader, *choices: str) -> Callable[[_Node], str]:
+    return lambda node: r.choice(node, choices)
+
+
+def _newsletter(r: _Reader, node: _Node, env: Mapping[str, str]) -> NewsletterConfig:
+    c = r.mapping(node, _NEWSLETTER_KEYS)
+    d = NewsletterConfig()
+    to = _optional(c, "to", lambda n: _recipients(r, n), d.to)
+    if env.get("CURATOR_TO", "").strip():
+        to = _recipients_from_env(env["CURATOR_TO"])
+    cadence = _optional(c, "cadence", _pick(r, "weekly", "daily", "monthly"), "weekly")
+    empty_week = _optional(c, "empty_week", _pick(r, "skip", "question", "archive"), "skip")
+    return NewsletterConfig(
+        title=_optional(c, "title", r.single_line, d.title),
+        from_addr=_optional(c, "from", r.address, d.from_addr),
+        to=to,
+        cadence=cast(Cadence, cadence),
+        timezone=_optional(c, "timezone", lambda n: _timezone(r, n), d.timezone),
+        lookback_days=_optional(c, "lookback_days", _whole(r, 1, 366), d.lookback_days),
+        max_posts=_optional(c, "max_posts", _whole(r, 1, 200), d.max_posts),
+        max_posts_per_feed=_optional(
+            c, "max_posts_per_feed", _whole(r, 1, 200), d.max_posts_per_feed
+        ),
+        empty_week=cast(EmptyWeek, empty_week),
+        subject=_optional(c, "subject", r.single_line, d.subject),
+        unsubscribe=_optional(c, "unsubscribe", lambda n: _unsubscribe(r, n), d.unsubscribe),
+        reading_minutes=_optional(c, "reading_minutes", _whole(r, 1, 600), None),
+        language=_optional(c, "language", r.single_line, d.language),
+        intro=_optional(c, "intro", lambda n: r.string(n, allow_empty=True), d.intro),
+    )
+
+
+def _recipients(r: _Reader, node: _Node) -> tuple[str, ...]:
+    items = (
+        [_Node(node.value, node.line, node.key)]
+        if isinstance(node.value, str)
+        else r.sequence(node)
+    )
+    addresses = tuple(r.address(item) for item in items)
+    return tuple(dict.fromkeys(addresses))
+
+
+def _recipients_from_env(raw: str) -> tuple[str, ...]:
+    addresses = [part.strip() for part in raw.split(",") if part.strip()]
+    for address in addresses:
+        problem = address_problem(address)
+        if problem:
+            raise ConfigError(f"{address!r} {problem}", key="CURATOR_TO")
+    return tuple(dict.fromkeys(addresses))
+
+
+def _timezone(r: _Reader, node: _Node) -> str:
+    name = r.string(node)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise r.fail(
+            node, f"{name!r} is not an IANA time zone (for example Europe/London)"
+        ) from exc
+    return name
+
+
+def _unsubscribe(r: _Reader, node: _Node) -> str:
+    text = r.single_line(node)
+    if text.startswith("mailto:") and "@" in text:
+        return text
+    if url_problem(text) is None:
+        return text
+    raise r.fail(node, f"{text!r} is not an http(s) URL or a mailto: address")
+
+
+def _delivery(r: _Reader, node: _Node, env: Mapping[str, str], base: Path) -> DeliveryConfig:
+    c = r.mapping(node, _DELIVERY_KEYS)
+    method = _optional(c, "method", _pick(r, "outbox", "smtp", "postmark"), "outbox")
+    outbox = _optional(c, "outbox_dir", lambda n: Path(r.string(n)), Path("outbox"))
+    smtp = (
+        _smtp(r, c["smtp"], env)
+        if "smtp" in c
+        else _smtp(r, _Node(None, None, "delivery.smtp"), env)
+    )
+    postmark_node = c.get("postmark", _Node(None, None, "delivery.postmark"))
+    return DeliveryConfig(
+        method=method,  # type: ignore[arg-type]
+        outbox_dir=base / outbox,
+        smtp=smtp,
+        postmark=_postmark(r, postmark_node, env),
+    )
+
+
+def _refuse_secrets(r: _Reader, node: _Node, env_name: str) -> None:
+    if isinstance(node.value, Mapping):
+        for key in node.value:
+            if str(key).lower() in _SECRET_KEYS:
+                line = _key_line(node.value, key, node.line)
+                raise ConfigError(
+                    "secrets never live in feeds.yaml",
+                    path=r.path,
+                    line=line,
+                    key=f"{node.key}.{key}",
+                    hint=f"remove it and set the environment variable {env_name} instead",
+                )
+
+
+def _smtp(r: _Reader, node: _Node, env: Mapping[str, str]) -> SmtpConfig:
+    _refuse_secrets(r, node, "CURATOR_SMTP_PASSWORD")
+    c = r.mapping(node, _SMTP_KEYS)
+    d = SmtpConfig()
+    security = _optional(
+        c, "security", lambda n: r.choice(n, ("starttls", "ssl", "none")), "starttls"
+    )
+    default_port = {"starttls": 587, "ssl": 465, "none": 25}[security]
+    return SmtpConfig(
+        host=_optional(c, "host", r.single_line, d.host),
+        port=_optional(c, "port", _whole(r, 1, 65535), default_port),
+        security=cast(Security, security),
+        username=_optional(c, "username", r.single_line, None),
+        password=env.get("CURATOR_SMTP_PASSWORD") or None,
+        timeout=_optional(c, "timeout", r.number, d.timeout),
+    )
+
+
+def _postmark(r: _Reader, node: _Node, env: Mapping[str, str]) -> PostmarkConfig:
+    _refuse_secrets(r, node, "CURATOR_POSTMARK_TOKEN")
+    c = r.mapping(node, _POSTMARK_KEYS)
+    d = PostmarkConfig()
+    return PostmarkConfig(
+        token=env.get("CURATOR_POSTMARK_TOKEN") or None,
+        message_stream=_optional(c, "message_stream", r.single_line, d.message_stream),
+        endpoint=_optional(c, "endpoint", r.url, d.endpoint),
+    )
+
+
+def _fetch(r: _Reader, node: _Node) -> FetchConfig:
+    c = r.mapping(node, _FETCH_KEYS)
+    d = FetchConfig()
+    return FetchConfig(
+        concurrency=_optional(c, "concurrency", _whole(r, 1, 256), d.concurrency),
+        per_host=_optional(c, "per_host", _whole(r, 1, 64), d.per_host),
+        connect_timeout=_optional(c, "connect_timeout", r.number, d.connect_timeout),
+        timeout=_optional(c, "timeout", r.number, d.timeout),
+        max_bytes=_optional(c, "max_bytes", _whole(r, 1024), d.max_bytes),
+        max_redirects=_optional(c, "max_redirects", _whole(r, 0, 20), d.max_redirects),
+        retries=_optional(c, "retries", _whole(r, 0, 10), d.retries),
+    )
+
+
+def _texts(r: _Reader) -> Callable[[_Node], tuple[str, ...]]:
+    return lambda node: tuple(r.string(item) for item in r.sequence(node))
+
+
+def _feeds(r: _Reader, node: _Node) -> tuple[FeedConfig, ...]:
+    items = r.sequence(node)
+    if not items:
+        raise r.fail(
+            node, "lists no feeds", hint="add at least one: - {name: ..., url: https://...}"
+        )
+    feeds: list[FeedConfig] = []
+    seen: dict[str, str] = {}
+    for item in items:
+        if isinstance(item.value, str):
+            url = r.url(item)
+            feed = FeedConfig(name=urlsplit(url).hostname or url, url=url)
+        else:
+            c = r.mapping(item, _FEED_KEYS)
+            if "url" not in c:
+                raise r.fail(item, "has no url", hint="every feed needs `url: https://...`")
+            url = r.url(c["url"])
+            name = _optional(c, "name", r.single_line, urlsplit(url).hostname or url)
+            tags = _optional(c, "tags", _texts(r), _NO_TEXTS)
+            feed = FeedConfig(
+                name=name,
+                url=url,
+                tags=tags,
+                enabled=_optional(c, "enabled", r.boolean, True),
+                max_posts=_optional(c, "max_posts", _whole(r, 1), None),
+            )
+        if feed.url in seen:
+            raise r.fail(item, f"{feed.url!r} is listed twice (also as {seen[feed.url]!r})")
+        seen[feed.url] = feed.name
+        feeds.append(feed)
+    return tuple(feeds)
+
+
+def _questions(r: _Reader, node: _Node) -> tuple[Question, ...]:
+    questions: list[Question] = []
+    seen: set[str] = set()
+    for item in r.sequence(node):
+        if isinstance(item.value, str):
+            question = Question(r.single_line(item))
+        else:
+            c = r.mapping(item, _QUESTION_KEYS)
+            if "text" not in c:
+                raise r.fail(
+                    item, "has no text", hint="write a string, or {text: ..., themes: [...]}"
+                )
+            themes = _optional(c, "themes", _texts(r), _NO_TEXTS)
+            question = Question(r.single_line(c["text"]), tuple(t.lower() for t in themes))
+        if question.text in seen:
+            raise r.fail(item, f"{question.text!r} is listed twice")
+        seen.add(question.text)
+        questions.append(question)
+    return tuple(questions)
+
+
+def _archive(r: _Reader, node: _Node, base: Path) -> Path | None:
+    c = r.mapping(node, _ARCHIVE_KEYS)
+    if not _optional(c, "enabled", r.boolean, True):
+        return None
+    return base / _optional(c, "dir", lambda n: Path(r.string(n)), Path("archive"))
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def load_config(
+    path: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    state_path: Path | None = None,
+) -> Config:
+    """Read ``path`` and return a validated Config, or raise ConfigError naming file:line: key."""
+    env = os.environ if env is None else env
+    display = str(path)
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            "no such file", path=display, hint="create feeds.yaml or pass --config PATH"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read it: {exc}", path=display) from exc
+    document = parse_yaml(raw, display)
+    r = _Reader(display)
+    top = r.mapping(_Node(document, 1, ""), _TOP_KEYS)
+    if "feeds" not in top:
+        raise ConfigError("the `feeds:` list is missing", path=display, line=1, key="feeds")
+    base = path.parent
+    templates = _optional(top, "templates", lambda n: base / r.string(n), None)
+    if templates is not None and not templates.is_dir():
+        raise r.fail(top["templates"], f"{str(templates)!r} is not a folder")
+    if state_path is None:
+        state_path = (
+            Path(env["CURATOR_STATE"]) if env.get("CURATOR_STATE") else base / DEFAULT_STATE
+        )
+    questions = _questions(r, top["questions"]) if "questions" in top else DEFAULT_QUESTIONS
+    return Config(
+        path=path,
+        feeds=_feeds(r, top["feeds"]),
+        newsletter=_newsletter(r, top.get("newsletter", _Node(None, None, "newsletter")), env),
+        delivery=_delivery(r, top.get("delivery", _Node(None, None, "delivery")), env, base),
+        fetch=_fetch(r, top.get("fetch", _Node(None, None, "fetch"))),
+        questions=questions,
+        state_path=state_path,
+        templates_dir=templates,
+        archive_dir=_archive(r, top.get("archive", _Node(None, None, "archive")), base),
+    )
+
+
+def parse_yaml(text: str, display: str) -> Any:
+    """Parse YAML keeping line numbers; syntax errors become ConfigError with the line."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    yaml = YAML(typ="rt")
+    try:
+        document = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError(f"invalid YAML: {problem}", path=display, line=line) from exc
+    except YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", path=display) from exc
+    if document is None:
+        raise ConfigError("the file is empty", path=display, line=1, key="feeds")
+    if not isinstance(document, Mapping):
+        raise ConfigError("expected a mapping with a `feeds:` list", path=display, line=1)
+    return document
+
+
+def parse_now(value: str, *, source: str = "--now") -> datetime:
+    """Parse the contract's clock override: ISO 8601 with Z or an offset, or a date alone (UTC)."""
+    text = value.strip()
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            return datetime.combine(date.fromisoformat(text), time(0, 0), tzinfo=UTC)
+        moment = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ConfigError(
+            f"{value!r} is not an ISO 8601 time with Z or an offset, nor a date",
+            key=source,
+            hint="for example 2026-11-30T08:00:00Z or 2026-11-30",
+        )
+    return moment.astimezone(UTC)
+
+
+def resolve_config_path(option: Path | None, env: Mapping[str, str]) -> Path:
+    """The config path from --config, then CURATOR_CONFIG, then ./feeds.yaml."""
+    if option is not None:
+        return option
+    if env.get("CURATOR_CONFIG"):
+        return Path(env["CURATOR_CONFIG"])
+    return DEFAULT_CONFIG

@@ -1,0 +1,317 @@
+"""Fetch feeds over HTTP(S), concurrently, politely and within bounds. The only stage that
+imports httpx for feeds.
+
+Every fetch ends as a :class:`FetchResult` value: a slow, broken or hostile server costs at most
+its own deadline and never stops the other feeds.
+
+Bounds per feed: a connect timeout; a total deadline that also ends slow-drip and endless
+bodies; a cap on the decoded body (so a small gzip bomb cannot grow past it); a cap on redirects;
+only http and https, on every hop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+import httpx
+
+from curator import HOMEPAGE, __version__
+from curator.models import FeedConfig, FetchConfig, FetchResult, Validators
+
+USER_AGENT = f"curator/{__version__} (+{HOMEPAGE})"
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
+    "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5"
+)
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+BACKOFF_BASE = 0.5
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def make_client(config: FetchConfig) -> httpx.AsyncClient:
+    """One client for the whole run: keep-alive, compression, redirects capped."""
+    return httpx.AsyncClient(
+        headers={"User-Agent": USER_AGENT, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"},
+        timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout),
+        follow_redirects=True,
+        max_redirects=config.max_redirects,
+        limits=httpx.Limits(
+            max_connections=config.concurrency, max_keepalive_connections=config.concurrency
+        ),
+        trust_env=False,
+    )
+
+
+def conditional_headers(validators: Validators) -> dict[str, str]:
+    """The request headers that let a server answer 304 Not Modified."""
+    headers = {}
+    if validators.etag:
+        headers["If-None-Match"] = validators.etag
+    if validators.last_modified:
+        headers["If-Modified-Since"] = validators.last_modified
+    return headers
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """Seconds a Retry-After header asks us to wait (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def backoff_delay(attempt: int, rng: random.Random) -> float:
+    """Exponential backoff with full jitter around it: 0.5 s, 1 s, 2 s ... times 0.5-1.5."""
+    return float(BACKOFF_BASE * (2**attempt) * rng.uniform(0.5, 1.5))
+
+
+def _host_key(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port or ''}"
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "could not connect in time"
+    if isinstance(exc, httpx.ConnectError):
+        return f"could not connect: {exc}".rstrip(": ")
+    if isinstance(exc, httpx.TooManyRedirects):
+        return "too many redirects"
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return "redirected to a URL that is not http(s)"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"the server broke the HTTP exchange: {exc}"
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return "the connection was lost mid-answer"
+    if isinstance(exc, httpx.TimeoutException):
+        return "the server stopped answering"
+    if isinstance(exc, httpx.DecodingError):
+        return "the body could not be decompressed"
+    return f"{type(exc).__name__}: {exc}"
+
+
+_RETRYABLE_ERRORS = (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)
+
+
+class Fetcher:
+    """Fetches many feeds at once with a global and a per-host limit."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        config: FetchConfig,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.client = client
+        self.config = config
+        self.sleep = sleep
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self.clock = clock
+        self._global = asyncio.Semaphore(config.concurrency)
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+
+    def _host_limit(self, url: str) -> asyncio.Semaphore:
+        key = _host_key(url)
+        if key not in self._hosts:
+            self._hosts[key] = asyncio.Semaphore(self.config.per_host)
+        return self._hosts[key]
+
+    async def fetch(self, feed: FeedConfig, validators: Validators) -> FetchResult:
+        """Fetch one feed; never raises for anything the network or server does."""
+        # The deadline starts once this feed holds its slots, so waiting behind other feeds
+        # on the same host does not eat its time.
+        async with self._host_limit(feed.url), self._global:
+            started = time.monotonic()
+            attempts = [0]
+            try:
+                async with asyncio.timeout(self.config.timeout):
+                    result = await self._fetch_with_retries(feed, validators, started, attempts)
+            except TimeoutError:
+                result = FetchResult(
+                    feed,
+                    "failed",
+                    error=f"no complete answer within {self.config.timeout:g} s",
+                    validators=validators,
+                )
+            elapsed = time.monotonic() - started
+            return _with(result, elapsed=elapsed, attempts=max(1, attempts[0]))
+
+    async def _fetch_with_retries(
+        self, feed: FeedConfig, validators: Validators, started: float, attempts: list[int]
+    ) -> FetchResult:
+        attempt = 0
+        while True:
+            attempts[0] = attempt + 1
+            delay: float | None = None
+            try:
+                result = await self._fetch_once(feed, validators)
+            except _RETRYABLE_ERRORS as exc:
+                result = FetchResult(feed, "failed", error=_describe(exc), validators=validators)
+                delay = backoff_delay(attempt, self.rng)
+            except httpx.HTTPError as exc:
+                return FetchResult(feed, "failed", error=_describe(exc), validators=validators)
+            except _TooLarge:
+                limit = self.config.max_bytes
+                return FetchResult(
+                    feed,
+                    "failed",
+                    error=f"the body is larger than the {_size(limit)} limit",
+                    validators=validators,
+                )
+            else:
+                if result.http_status not in RETRY_STATUSES:
+                    return result
+                delay = backoff_delay(attempt, self.rng)
+                asked = retry_after_seconds(result.retry_after, self.clock())
+                if asked is not None:
+                    delay = asked
+            remaining = self.config.timeout - (time.monotonic() - started)
+            if attempt >= self.config.retries or delay >= remaining:
+                if delay >= remaining and attempt < self.config.retries:
+                    return _with(result, error=f"{result.error}; asked to wait {delay:.0f} s")
+                return result
+            attempt += 1
+            await self.sleep(delay)
+
+    async def _fetch_once(self, feed: FeedConfig, validators: Validators) -> FetchResult:
+        headers = conditional_headers(validators)
+        async with self.client.stream("GET", feed.url, headers=headers) as response:
+            permanent = _permanent_redirect(response)
+            status = response.status_code
+            if status == 304:
+                return FetchResult(
+                    feed,
+                    "not_modified",
+                    http_status=304,
+                    final_url=str(response.url),
+                    validators=_merge_validators(validators, response.headers),
+                    permanent_redirect=permanent,
+                )
+            if status != 200:
+                return FetchResult(
+                    feed,
+                    "failed",
+                    http_status=status,
+                    final_url=str(response.url),
+                    validators=validators,
+                    permanent_redirect=permanent,
+                    gone=status == 410,
+                    error=_status_error(status, response.reason_phrase),
+                    retry_after=response.headers.get("retry-after"),
+                )
+            body = await self._read_capped(response)
+            digest = hashlib.sha256(body).hexdigest()
+            new_validators = Validators(
+                etag=response.headers.get("etag"),
+                last_modified=response.headers.get("last-modified"),
+                content_hash=digest,
+            )
+            unchanged = validators.content_hash == digest
+            return FetchResult(
+                feed,
+                "unchanged" if unchanged else "ok",
+                http_status=200,
+                body=None if unchanged else body,
+                final_url=str(response.url),
+                content_type=response.headers.get("content-type"),
+                validators=new_validators,
+                permanent_redirect=permanent,
+            )
+
+    async def _read_capped(self, response: httpx.Response) -> bytes:
+        limit = self.config.max_bytes
+        declared = response.headers.get("content-length", "")
+        plain = "content-encoding" not in response.headers
+        if plain and declared.isdigit() and int(declared) > limit:
+            raise _TooLarge
+        chunks: list[bytes] = []
+        total = 0
+        async for chunk in response.aiter_bytes():
+            total += len(chunk)
+            if total > limit:
+                raise _TooLarge
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024 / 1024:g} MiB" if n >= 1024 * 1024 else f"{n / 1024:g} KiB"
+
+
+def _status_error(status: int, reason: str) -> str:
+    text = f"HTTP {status} {reason}".strip()
+    if status == 410:
+        return f"{text}: the feed is gone for good"
+    if status == 404:
+        return f"{text}: check the URL"
+    if status in (401, 403):
+        return f"{text}: the server refuses curator"
+    return text
+
+
+def _permanent_redirect(response: httpx.Response) -> str | None:
+    """The final URL when every hop was a permanent redirect (301 or 308)."""
+    if response.history and all(r.status_code in (301, 308) for r in response.history):
+        return str(response.url)
+    return None
+
+
+def _merge_validators(old: Validators, headers: httpx.Headers) -> Validators:
+    return Validators(
+        etag=headers.get("etag") or old.etag,
+        last_modified=headers.get("last-modified") or old.last_modified,
+        content_hash=old.content_hash,
+    )
+
+
+def _with(result: FetchResult, **changes: object) -> FetchResult:
+    from dataclasses import replace
+
+    return replace(result, **changes)  # type: ignore[arg-type]
+
+
+async def fetch_all(
+    feeds: Iterable[FeedConfig],
+    validators: Mapping[str, Validators],
+    config: FetchConfig,
+    *,
+    client: httpx.AsyncClient | None = None,
+    sleep: Sleep = asyncio.sleep,
+) -> list[FetchResult]:
+    """Fetch every feed concurrently; results in the order of ``feeds``."""
+    feeds = list(feeds)
+    own = client is None
+    client = client or make_client(config)
+    try:
+        fetcher = Fetcher(client, config, sleep=sleep)
+        return list(
+            await asyncio.gather(
+                *(fetcher.fetch(f, validators.get(f.url, Validators())) for f in feeds)
+            )
+        )
+    finally:
+        if own:
+            await client.aclose()

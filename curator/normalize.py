@@ -1,0 +1,229 @@
+"""Pure functions that make feed text comparable and safe: URLs, identities, plain text.
+
+No I/O and no third-party imports: every function here is tested with tables of inputs and
+outputs (tests/test_normalize.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from html.parser import HTMLParser
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+# Query parameters that only track the reader; dropping them makes one story one URL.
+_TRACKING_PREFIXES = ("utm_", "mc_", "_hs", "pk_", "mtm_")
+_TRACKING_NAMES = frozenset(
+    {
+        "fbclid", "gclid", "dclid", "msclkid", "yclid", "igshid", "ref", "ref_src", "source",
+        "_ga", "_gl", "oly_anon_id", "oly_enc_id", "vero_id", "wickedid", "rss", "cmpid",
+    }
+)  # fmt: skip
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
+_SPACE = re.compile(r"\s+")
+_SKIP_TAGS = frozenset(
+    {
+        "script", "style", "noscript", "iframe", "object", "embed", "template", "svg", "math",
+        "head", "title", "form", "select", "textarea", "button",
+    }
+)  # fmt: skip
+_BLOCK_TAGS = frozenset(
+    {
+        "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote",
+        "pre", "tr", "td", "th", "table", "section", "article", "header", "footer", "figure",
+        "figcaption", "hr", "dd", "dt",
+    }
+)  # fmt: skip
+_TRAILERS = (
+    re.compile(r"\s*The post .{1,300}? appeared first on .{1,200}?\.?\s*$", re.S),
+    re.compile(r"\s*(\[(…|\.\.\.|&hellip;)\]|Continue reading.{0,80}|Read more.{0,40})\s*$", re.I),
+)
+WORDS_PER_MINUTE = 230
+
+
+def safe_http_url(url: str | None, base: str | None = None) -> str | None:
+    """``url`` made absolute against ``base``, or None unless it is a plain http(s) URL."""
+    if not url:
+        return None
+    url = _CONTROL.sub("", url).strip()
+    if base:
+        try:
+            url = urljoin(base, url)
+        except ValueError:
+            return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    if any(ch.isspace() for ch in url) or '"' in url or "<" in url or ">" in url:
+        return None
+    return url
+
+
+def canonical_url(url: str | None) -> str | None:
+    """The URL a person would call the same page: lower-case scheme and host, default port,
+    tracking parameters and fragment dropped. Scheme and path are kept, so it still works."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if not scheme or not host:
+        return None
+    netloc = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not k.lower().startswith(_TRACKING_PREFIXES) and k.lower() not in _TRACKING_NAMES
+    ]
+    path = parts.path or "/"
+    return urlunsplit((scheme, netloc, path, urlencode(query), ""))
+
+
+def url_identity(url: str | None) -> str | None:
+    """A key equal for the same page reached over http or https, with or without ``www.``,
+    with or without a trailing slash, with or without tracking parameters."""
+    canon = canonical_url(url)
+    if canon is None:
+        return None
+    parts = urlsplit(canon)
+    host = parts.netloc.removeprefix("www.")
+    path = parts.path.rstrip("/") or "/"
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{host}{path}{query}"
+
+
+def entry_key(guid: str | None, link: str | None, title: str, published_iso: str | None) -> str:
+    """A stable identity for an entry: its guid, else its link, else a hash of title and date.
+
+    URL-shaped guids go through :func:`url_identity`, so a feed that moves to https or adds
+    tracking parameters to its ids does not make old posts look new.
+    """
+    for candidate in (guid, link):
+        if candidate and candidate.strip():
+            value = candidate.strip()
+            ident = url_identity(value) if re.match(r"(?i)https?://", value) else None
+            return f"url:{ident}" if ident else f"id:{value[:500]}"
+    digest = hashlib.sha256(f"{title}\x00{published_iso or ''}".encode()).hexdigest()[:32]
+    return f"hash:{digest}"
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP_TAGS:
+            self.skipping += 1
+        elif tag in _BLOCK_TAGS or (tag == "img" and not self.skipping):
+            self.parts.append(" ")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BLOCK_TAGS or tag == "img":
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP_TAGS:
+            self.skipping = max(0, self.skipping - 1)
+        elif tag in _BLOCK_TAGS:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.parts.append(data)
+
+
+def plain_text(markup: str | None) -> str:
+    """Text a person would read from an HTML fragment: tags removed, entities decoded,
+    script and style dropped, control characters removed, white space collapsed."""
+    if not markup:
+        return ""
+    if "<" in markup or "&" in markup:
+        parser = _TextExtractor()
+        try:
+            parser.feed(markup)
+            parser.close()
+            text = "".join(parser.parts)
+        except (AssertionError, ValueError):
+            text = re.sub(r"<[^>]*>", " ", markup)
+    else:
+        text = markup
+    text = unicodedata.normalize("NFC", _CONTROL.sub(" ", text))
+    return _SPACE.sub(" ", text).strip()
+
+
+def clean_title(raw: str | None, fallback: str = "(untitled)") -> str:
+    """A title as one plain line, at most 300 characters."""
+    text = plain_text(raw)
+    if len(text) > 300:
+        text = cut_text(text, 300)
+    return text or fallback
+
+
+def single_line(raw: str | None, limit: int = 200) -> str:
+    """Plain, single-line text for a name or author, at most ``limit`` characters."""
+    text = plain_text(raw)
+    return cut_text(text, limit) if len(text) > limit else text
+
+
+def strip_trailers(text: str) -> str:
+    """Drop the boilerplate feeds add at the end of summaries ("Continue reading", [...])."""
+    for pattern in _TRAILERS:
+        text = pattern.sub("", text)
+    return text.strip()
+
+
+def cut_text(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, at a sentence end if one is near,
+    else at a word boundary, with an ellipsis when anything was cut."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    window = text[: limit - 1]
+    sentence_end = max(window.rfind(". "), window.rfind("! "), window.rfind("? "))
+    if sentence_end >= limit * 0.6:
+        return window[: sentence_end + 1]
+    space = window.rfind(" ")
+    if space >= limit * 0.5:
+        window = window[:space]
+    return window.rstrip(" ,;:-–—") + "…"
+
+
+def word_count(text: str) -> int:
+    return len(text.split())
+
+
+def reading_minutes(words: int) -> int:
+    return max(1, round(words / WORDS_PER_MINUTE))
+
+
+def title_key(title: str) -> str:
+    """A title folded for matching the same story under two feeds: case, accents, punctuation."""
+    folded = unicodedata.normalize("NFKD", title.casefold())
+    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    return " ".join(re.findall(r"\w+", folded))
+
+
+_IMG_SRC = re.compile(r"""<img\b[^>]*?\bsrc\s*=\s*["']?([^"'\s>]+)""", re.I)
+
+
+def first_image(markup: str | None, base: str | None) -> str | None:
+    """The first ``<img src>`` in an HTML fragment, absolute and http(s), or None."""
+    if not markup:
+        return None
+    for match in _IMG_SRC.finditer(markup):
+        url = safe_http_url(match.group(1), base)
+        # Tracking pixels and feed-flare images are not pictures worth showing.
+        if url and not re.search(r"(?i)(feedburner|pixel|stats\.wordpress|gravatar|1x1)", url):
+            return url
+    return None

@@ -1,0 +1,139 @@
+"""Turn a fetched body into a :class:`ParsedFeed`. The only module that imports feedparser.
+
+feedparser is only ever handed bytes curator fetched itself (wrapped in a file object, so it can
+never mistake them for a URL or a file name to open). Everything that leaves this module is
+normalized: plain-text titles, absolute http(s) links, aware UTC dates.
+
+:func:`parse_feed` is a plain top-level function of picklable values, so the caller may run it
+in a process pool and keep fetching while bodies are parsed.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from curator import normalize as nz
+from curator.errors import ParseError
+from curator.models import EntryData, ParsedFeed
+
+EXCERPT_CHARS = 320
+MAX_ENTRIES = 500
+_QUIET_BOZO = frozenset({"NonXMLContentType", "CharacterEncodingOverride"})
+
+
+def _date(entry: Mapping[str, Any], *keys: str) -> datetime | None:
+    for key in keys:
+        value = entry.get(key)
+        if isinstance(value, time.struct_time):
+            try:
+                # feedparser hands back UTC struct_times whatever zone the feed used.
+                return datetime(*value[:6], tzinfo=UTC)
+            except (ValueError, OverflowError):
+                continue
+    return None
+
+
+def _content_html(entry: Mapping[str, Any]) -> str:
+    contents = entry.get("content") or []
+    best = ""
+    for content in contents:
+        value = content.get("value") or ""
+        if len(value) > len(best):
+            best = value
+    return best
+
+
+def _entry(entry: Mapping[str, Any], base: str) -> EntryData:
+    entry_base = base
+    detail = entry.get("title_detail") or {}
+    if detail.get("base"):
+        entry_base = nz.safe_http_url(detail["base"], base) or base
+    link = nz.safe_http_url(entry.get("feedburner_origlink") or entry.get("link"), entry_base)
+    if link is None:
+        for candidate in entry.get("links") or []:
+            if candidate.get("rel", "alternate") == "alternate":
+                link = nz.safe_http_url(candidate.get("href"), entry_base)
+                if link:
+                    break
+    title = nz.clean_title(entry.get("title"), fallback="")
+    content = _content_html(entry)
+    summary = entry.get("summary") or ""
+    body_text = nz.plain_text(content) if content else nz.plain_text(summary)
+    excerpt_source = nz.strip_trailers(nz.plain_text(summary) if summary else body_text)
+    if not title:
+        title = nz.cut_text(excerpt_source, 80) if excerpt_source else "(untitled)"
+    published = _date(entry, "published_parsed", "created_parsed", "updated_parsed")
+    updated = _date(entry, "updated_parsed")
+    image = nz.first_image(content or summary, entry_base)
+    if image is None:
+        for media in (entry.get("media_thumbnail") or []) + (entry.get("media_content") or []):
+            if str(media.get("medium", "image")) == "image" or "thumbnail" in media:
+                image = nz.safe_http_url(media.get("url"), entry_base)
+                if image:
+                    break
+    categories = tuple(
+        dict.fromkeys(
+            nz.single_line(tag.get("term") or tag.get("label"), 60)
+            for tag in entry.get("tags") or []
+            if tag.get("term") or tag.get("label")
+        )
+    )
+    guid = entry.get("id") or entry.get("guid")
+    return EntryData(
+        key=nz.entry_key(guid, link, title, published.isoformat() if published else None),
+        title=title,
+        link=link,
+        canonical_url=nz.canonical_url(link),
+        author=nz.single_line(entry.get("author"), 120) or None,
+        published=published,
+        updated=updated,
+        excerpt=nz.cut_text(excerpt_source, EXCERPT_CHARS),
+        word_count=nz.word_count(body_text),
+        image=image,
+        categories=categories[:20],
+    )
+
+
+def parse_feed(body: bytes, url: str, content_type: str | None = None) -> ParsedFeed:
+    """Parse ``body`` fetched from ``url``; raise ParseError when it is not a feed at all."""
+    import feedparser
+
+    headers = {"content-location": url}
+    if content_type:
+        headers["content-type"] = content_type
+    try:
+        parsed = feedparser.parse(io.BytesIO(body), response_headers=headers)
+    except Exception as exc:  # feedparser promises not to raise; a crash is still one feed's
+        raise ParseError(f"the feed could not be parsed: {type(exc).__name__}") from exc
+    version = parsed.get("version") or ""
+    entries_raw = parsed.get("entries") or []
+    feed_meta = parsed.get("feed") or {}
+    if not version and not entries_raw:
+        head = body[:2048].lstrip().lower()
+        if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
+            raise ParseError("the address serves an HTML page, not a feed")
+        if not body.strip():
+            raise ParseError("the server sent an empty body")
+        problem = parsed.get("bozo_exception")
+        reason = f": {_short(problem)}" if problem else ""
+        raise ParseError(f"the body is not an RSS or Atom feed{reason}")
+    base = nz.safe_http_url(feed_meta.get("link"), url) or url
+    # feedparser has already resolved links against xml:base and the content location;
+    # what is still relative is resolved against the feed's own URL.
+    entries = [_entry(raw, url) for raw in entries_raw[:MAX_ENTRIES]]
+    warning = None
+    problem = parsed.get("bozo_exception")
+    # A missing or overridden content type is ordinary on the web, not worth a warning.
+    if problem is not None and type(problem).__name__ not in _QUIET_BOZO:
+        warning = f"read with repairs: {_short(problem)}"
+    title = nz.single_line(feed_meta.get("title"), 200) or None
+    return ParsedFeed(title=title, link=base, entries=tuple(entries), warning=warning)
+
+
+def _short(exc: object) -> str:
+    text = nz.single_line(str(exc), 160)
+    return text or type(exc).__name__

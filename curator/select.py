@@ -1,0 +1,283 @@
+"""Decide what goes into an issue. Pure: no I/O, no clock; ``now`` is always an argument.
+
+- :func:`period_for`: which period (ISO week, day or month) a moment falls in.
+- :func:`posts_for_issue`: the window, dedupe, caps, order and reading budget.
+- :func:`choose_question`: rotation without repeats, steered by the week's themes.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from curator.models import Cadence, Period, Post, Question, QuestionChoice
+from curator.normalize import title_key, url_identity
+
+# Two feeds carrying the same story publish it within a few days of each other.
+SAME_STORY_WINDOW = timedelta(days=3)
+# Short titles ("Links", "Podcast") are too common to call two posts the same story.
+MIN_TITLE_KEY = 12
+# A reworded question still counts as used when it is this close to the old wording.
+REWORDED_RATIO = 0.8
+
+
+# ---------------------------------------------------------------- periods
+
+
+def period_for(now: datetime, cadence: Cadence, timezone: str) -> Period:
+    """The period ``now`` falls in, cut in ``timezone``."""
+    zone = ZoneInfo(timezone)
+    local = now.astimezone(zone)
+    day = local.date()
+    if cadence == "daily":
+        start_day, end_day = day, day + timedelta(days=1)
+        key = day.isoformat()
+        label = f"{day:%A} {day.day} {day:%B %Y}"
+    elif cadence == "monthly":
+        start_day = day.replace(day=1)
+        end_day = (start_day + timedelta(days=32)).replace(day=1)
+        key = f"{day:%Y-%m}"
+        label = f"{day:%B %Y}"
+    else:
+        year, week, weekday = day.isocalendar()
+        start_day = day - timedelta(days=weekday - 1)
+        end_day = start_day + timedelta(days=7)
+        key = f"{year}-W{week:02d}"
+        label = f"Week of {_span(start_day, end_day - timedelta(days=1))}"
+    return Period(
+        key=key, label=label, start=_midnight(start_day, zone), end=_midnight(end_day, zone)
+    )
+
+
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+
+
+def _span(first: date, last: date) -> str:
+    if first.year != last.year:
+        return f"{first.day} {first:%B %Y} – {last.day} {last:%B %Y}"
+    if first.month != last.month:
+        return f"{first.day} {first:%B} – {last.day} {last:%B %Y}"
+    return f"{first.day}–{last.day} {last:%B %Y}"
+
+
+# ---------------------------------------------------------------- posts
+
+
+def effective_date(post: Post, now: datetime) -> datetime:
+    """When a post counts as published: its date, else when curator first saw it; never
+    later than ``now`` (a post dated in the future counts as published now)."""
+    moment = post.published or post.first_seen
+    return min(moment, now)
+
+
+def window_start(now: datetime, previous_built_at: datetime | None, lookback_days: int) -> datetime:
+    """Posts must be newer than this: the previous issue, or ``lookback_days`` for the first."""
+    if previous_built_at is None:
+        return now - timedelta(days=lookback_days)
+    return previous_built_at
+
+
+@dataclass(frozen=True)
+class Selection:
+    posts: tuple[Post, ...]
+    more: tuple[Post, ...]
+    dropped_duplicates: int
+    dropped_by_caps: int
+
+
+def posts_for_issue(
+    candidates: Iterable[Post],
+    *,
+    now: datetime,
+    since: datetime,
+    already_sent: Iterable[Post] = (),
+    feed_order: Sequence[str] = (),
+    max_posts: int = 10,
+    max_posts_per_feed: int = 3,
+    feed_caps: Mapping[str, int] | None = None,
+    reading_minutes: int | None = None,
+) -> Selection:
+    """The posts of one issue: the window, no repeats, one copy of each story, the caps.
+
+    Order: the lead (the newest post) first, then the rest grouped by source in the order of
+    feeds.yaml, newest first within a source. Posts past the reading budget go to ``more``.
+    """
+    feed_caps = feed_caps or {}
+    in_window = [p for p in candidates if since < effective_date(p, now) <= now]
+    in_window.sort(key=lambda p: (effective_date(p, now), p.id))
+    unique, duplicates = _drop_same_stories(in_window, list(already_sent), now)
+
+    newest_first = sorted(unique, key=lambda p: (effective_date(p, now), p.id), reverse=True)
+    per_feed: Counter[str] = Counter()
+    kept: list[Post] = []
+    for post in newest_first:
+        cap = min(max_posts_per_feed, feed_caps.get(post.feed_url, max_posts_per_feed))
+        if per_feed[post.feed_url] >= cap or len(kept) >= max_posts:
+            continue
+        per_feed[post.feed_url] += 1
+        kept.append(post)
+    ordered = _layout(kept, feed_order, now)
+    posts, more = _fit_budget(ordered, reading_minutes)
+    return Selection(tuple(posts), tuple(more), duplicates, len(unique) - len(kept))
+
+
+def _drop_same_stories(
+    posts: Sequence[Post], sent: Sequence[Post], now: datetime
+) -> tuple[list[Post], int]:
+    seen_urls = {u for p in sent if (u := url_identity(p.link))}
+    seen_titles: list[tuple[str, datetime]] = [
+        (title_key(p.title), effective_date(p, now)) for p in sent
+    ]
+    kept: list[Post] = []
+    dropped = 0
+    for post in posts:
+        ident = url_identity(post.link)
+        key = title_key(post.title)
+        when = effective_date(post, now)
+        same_title = len(key) >= MIN_TITLE_KEY and any(
+            key == other and abs(when - other_when) <= SAME_STORY_WINDOW
+            for other, other_when in seen_titles
+        )
+        if (ident and ident in seen_urls) or same_title:
+            dropped += 1
+            continue
+        if ident:
+            seen_urls.add(ident)
+        seen_titles.append((key, when))
+        kept.append(post)
+    return kept, dropped
+
+
+def _layout(posts: Sequence[Post], feed_order: Sequence[str], now: datetime) -> list[Post]:
+    if not posts:
+        return []
+    rank = {url: i for i, url in enumerate(feed_order)}
+    newest = max(posts, key=lambda p: (effective_date(p, now), p.id))
+    rest = [p for p in posts if p is not newest]
+    rest.sort(key=lambda p: (rank.get(p.feed_url, len(rank)), p.feed_name,
+                             -effective_date(p, now).timestamp(), p.id))  # fmt: skip
+    return [newest, *rest]
+
+
+def _fit_budget(posts: Sequence[Post], minutes: int | None) -> tuple[list[Post], list[Post]]:
+    if minutes is None or not posts:
+        return list(posts), []
+    kept = [posts[0]]
+    used = posts[0].reading_minutes
+    more = []
+    for post in posts[1:]:
+        if used + post.reading_minutes <= minutes:
+            kept.append(post)
+            used += post.reading_minutes
+        else:
+            more.append(post)
+    return kept, more
+
+
+# ---------------------------------------------------------------- questions
+
+# Words that signal a theme in a week's posts, beyond the theme's own words. Stems, matched
+# as word prefixes, so "delegat" finds delegate, delegating and delegation.
+THEME_WORDS: dict[str, tuple[str, ...]] = {
+    "leadership": ("lead", "leader"),
+    "management": ("manag", "process", "system", "control"),
+    "self-leadership": ("self", "habit", "discipl", "person", "growth", "life"),
+    "action": ("action", "start", "step", "plan", "execut", "habit"),
+    "vision": ("vision", "future", "direction", "dream", "goal", "purpose"),
+    "delegation": ("delegat", "empower", "trust", "hand", "ownership"),
+    "team": ("team", "staff", "people", "culture", "hire", "hiring"),
+    "change": ("change", "transition", "new", "innovat", "risk"),
+    "communication": ("communicat", "listen", "conversat", "feedback", "speak", "meeting"),
+    "courage": ("courage", "brave", "fear", "risk", "bold", "difficult"),
+    "priorities": ("priorit", "focus", "time", "busy", "calendar", "schedul", "productiv"),
+    "rest": ("rest", "burnout", "sabbath", "energy", "health", "margin", "tired"),
+    "development": ("develop", "mentor", "coach", "grow", "learn", "train"),
+    "decisions": ("decision", "decid", "choice", "choos"),
+    "character": ("character", "integrity", "humil", "honest", "value"),
+    "influence": ("influence", "persuad", "serve", "servant"),
+    "conflict": ("conflict", "critic", "tension", "disagree"),
+}
+
+_WORD = re.compile(r"[a-z][a-z'-]+")
+
+
+def _stems(theme: str) -> tuple[str, ...]:
+    own = tuple(w for w in re.split(r"[^a-z]+", theme.lower()) if len(w) >= 3)
+    return own + THEME_WORDS.get(theme.lower(), ())
+
+
+def theme_score(question: Question, words: Counter[str]) -> int:
+    """How often the week's words touch the question's themes."""
+    score = 0
+    for theme in question.themes:
+        for stem in _stems(theme):
+            score += sum(n for word, n in words.items() if word.startswith(stem))
+    return score
+
+
+def week_words(posts: Iterable[Post]) -> Counter[str]:
+    """The words of the week: titles count twice, then categories and excerpts."""
+    words: Counter[str] = Counter()
+    for post in posts:
+        title = _WORD.findall(post.title.lower())
+        words.update(title * 2)
+        words.update(_WORD.findall(" ".join(post.categories).lower()))
+        words.update(_WORD.findall(post.excerpt.lower()))
+    return words
+
+
+def _match_bank(text: str, bank_texts: Sequence[str]) -> str | None:
+    if text in bank_texts:
+        return text
+    close = difflib.get_close_matches(text, bank_texts, n=1, cutoff=REWORDED_RATIO)
+    return close[0] if close else None
+
+
+def used_in_cycle(bank: Sequence[Question], history: Sequence[str]) -> tuple[set[str], str | None]:
+    """Which questions of ``bank`` the current cycle has used, and the last one used.
+
+    ``history`` is every question sent, oldest first. A cycle ends when every question of the
+    bank has been used; questions no longer in the bank are ignored, and a slightly reworded
+    question counts as the one it was.
+    """
+    texts = [q.text for q in bank]
+    used: set[str] = set()
+    last: str | None = None
+    for text in history:
+        matched = _match_bank(text, texts)
+        if matched is None:
+            continue
+        used.add(matched)
+        last = matched
+        if used >= set(texts):
+            used = set()
+    return used, last
+
+
+def choose_question(
+    bank: Sequence[Question], history: Sequence[str], posts: Sequence[Post]
+) -> QuestionChoice | None:
+    """The next question: unused in this cycle, best fit to the week's themes, then list order."""
+    if not bank:
+        return None
+    used, last = used_in_cycle(bank, history)
+    unused = [q for q in bank if q.text not in used]
+    if len(unused) > 1 and last is not None:
+        # A new cycle should not open with the question that closed the last one.
+        unused = [q for q in unused if q.text != last]
+    words = week_words(posts)
+    scored = [(theme_score(q, words), -i, q) for i, q in enumerate(unused)]
+    best_score, _, best = max(scored, key=lambda t: (t[0], t[1]))
+    position = f"{len(used) + 1} of {len(bank)} in this cycle"
+    if best_score > 0:
+        themes = ", ".join(best.themes)
+        reason = f"best fit to this week's posts (themes: {themes}; score {best_score}); {position}"
+    else:
+        reason = f"next in the listed order; {position}"
+    return QuestionChoice(best.text, reason)

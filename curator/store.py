@@ -1,0 +1,575 @@
+"""curator's state in one SQLite file. The only module that imports sqlite3.
+
+The schema is one SQL string; later changes are numbered migrations applied in order and
+recorded in ``PRAGMA user_version``. Every write that must be atomic (freezing an issue with its
+posts, deliveries and question) is one transaction. Times are stored as ISO 8601 UTC text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from curator.errors import BusyError, StoreError
+from curator.models import (
+    DeliveryRow,
+    DeliveryStatus,
+    EntryData,
+    FetchResult,
+    Post,
+    StoredIssue,
+    Validators,
+)
+
+SCHEMA = """
+CREATE TABLE feeds (
+    url                  TEXT PRIMARY KEY,
+    name                 TEXT NOT NULL,
+    title                TEXT,
+    etag                 TEXT,
+    last_modified        TEXT,
+    content_hash         TEXT,
+    last_attempt         TEXT,
+    last_success         TEXT,
+    last_status          INTEGER,
+    last_error           TEXT,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    redirect_to          TEXT,
+    gone                 INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE entries (
+    id            INTEGER PRIMARY KEY,
+    feed_url      TEXT NOT NULL,
+    feed_name     TEXT NOT NULL,
+    key           TEXT NOT NULL,
+    title         TEXT NOT NULL,
+    link          TEXT,
+    canonical_url TEXT,
+    author        TEXT,
+    published     TEXT,
+    updated       TEXT,
+    first_seen    TEXT NOT NULL,
+    excerpt       TEXT NOT NULL DEFAULT '',
+    word_count    INTEGER NOT NULL DEFAULT 0,
+    image         TEXT,
+    categories    TEXT NOT NULL DEFAULT '[]',
+    UNIQUE (feed_url, key)
+);
+CREATE INDEX entries_seen ON entries (first_seen);
+CREATE TABLE issues (
+    id              INTEGER PRIMARY KEY,
+    period          TEXT NOT NULL,
+    round           INTEGER NOT NULL,
+    built_at        TEXT NOT NULL,
+    subject         TEXT NOT NULL,
+    html            TEXT NOT NULL,
+    text            TEXT NOT NULL,
+    question        TEXT,
+    question_reason TEXT,
+    UNIQUE (period, round)
+);
+CREATE TABLE issue_posts (
+    issue_id INTEGER NOT NULL REFERENCES issues (id),
+    entry_id INTEGER NOT NULL REFERENCES entries (id),
+    position INTEGER NOT NULL,
+    PRIMARY KEY (issue_id, entry_id)
+);
+CREATE INDEX issue_posts_entry ON issue_posts (entry_id);
+CREATE TABLE deliveries (
+    issue_id   INTEGER NOT NULL REFERENCES issues (id),
+    recipient  TEXT NOT NULL,
+    status     TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+    answer     TEXT,
+    error      TEXT,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (issue_id, recipient)
+);
+CREATE TABLE question_uses (
+    id       INTEGER PRIMARY KEY,
+    question TEXT NOT NULL,
+    reason   TEXT,
+    issue_id INTEGER REFERENCES issues (id),
+    period   TEXT NOT NULL,
+    used_at  TEXT NOT NULL
+);
+"""
+
+# Numbered migrations: MIGRATIONS[n] brings a database from user_version n+1 to n+2.
+# Version 1 is SCHEMA itself.
+MIGRATIONS: tuple[str, ...] = ()
+SCHEMA_VERSION = 1 + len(MIGRATIONS)
+
+
+_ISSUES = (
+    "SELECT i.*, (SELECT COUNT(*) FROM issue_posts p WHERE p.issue_id = i.id) AS post_count "
+    "FROM issues i"
+)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+@dataclass(frozen=True)
+class FeedHealth:
+    url: str
+    name: str
+    title: str | None
+    last_attempt: datetime | None
+    last_success: datetime | None
+    last_status: int | None
+    last_error: str | None
+    consecutive_failures: int
+    redirect_to: str | None
+    gone: bool
+    entry_count: int
+    last_post: datetime | None
+
+
+@dataclass(frozen=True)
+class IssueSummary:
+    issue: StoredIssue
+    sent: int
+    failed: int
+    pending: int
+
+
+@dataclass(frozen=True)
+class QuestionUse:
+    question: str
+    period: str
+    used_at: datetime
+
+
+class Store:
+    """The state database. Open with :meth:`open`; close with :meth:`close` or ``with``."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self.db = connection
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        """Open (creating when needed) and migrate the state file at ``path``."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(path, timeout=10, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(
+                f"cannot open the state file {path}: {exc}",
+                hint="check that its folder exists and is writable, or pass --state PATH",
+            ) from exc
+        connection.row_factory = sqlite3.Row
+        store = cls(connection, path)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            store._migrate()
+        except sqlite3.DatabaseError as exc:
+            connection.close()
+            raise StoreError(
+                f"{path} is not a curator state file ({exc})",
+                hint="move it away to start afresh, or pass --state PATH",
+            ) from exc
+        return store
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer curator (schema {version})",
+                hint="upgrade curator",
+            )
+        with self.transaction():
+            if version == 0:
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                version = 1
+            for number in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[number - 1].split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic write: everything inside lands, or nothing does."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(
+                f"the state file {self.path} is locked or unwritable: {exc}",
+                hint="wait for the other curator run to finish, then try again",
+            ) from exc
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write the state file {self.path}: {exc}") from exc
+
+    # ------------------------------------------------------------ feeds
+
+    def validators(self) -> dict[str, Validators]:
+        rows = self.db.execute("SELECT url, etag, last_modified, content_hash FROM feeds")
+        return {
+            row["url"]: Validators(row["etag"], row["last_modified"], row["content_hash"])
+            for row in rows
+        }
+
+    def record_fetch(
+        self, result: FetchResult, now: datetime, feed_title: str | None = None
+    ) -> None:
+        """Remember how a feed's fetch went: validators and health."""
+        feed = result.feed
+        v = result.validators
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO feeds (url, name) VALUES (?, ?) "
+                "ON CONFLICT (url) DO UPDATE SET name = excluded.name",
+                (feed.url, feed.name),
+            )
+            if result.ok:
+                self.db.execute(
+                    """UPDATE feeds SET etag = ?, last_modified = ?, content_hash = ?,
+                       last_attempt = ?, last_success = ?, last_status = ?, last_error = NULL,
+                       consecutive_failures = 0, redirect_to = ?, gone = 0,
+                       title = COALESCE(?, title)
+                       WHERE url = ?""",
+                    (v.etag, v.last_modified, v.content_hash, _iso(now), _iso(now),
+                     result.http_status, result.permanent_redirect, feed_title, feed.url),
+                )  # fmt: skip
+            else:
+                self.db.execute(
+                    """UPDATE feeds SET last_attempt = ?, last_status = ?, last_error = ?,
+                       consecutive_failures = consecutive_failures + 1,
+                       redirect_to = COALESCE(?, redirect_to), gone = ?
+                       WHERE url = ?""",
+                    (_iso(now), result.http_status, result.error, result.permanent_redirect,
+                     int(result.gone), feed.url),
+                )  # fmt: skip
+
+    def record_parse_failure(self, url: str, error: str) -> None:
+        with self.transaction():
+            self.db.execute(
+                """UPDATE feeds SET last_error = ?, content_hash = NULL,
+                   consecutive_failures = consecutive_failures + 1 WHERE url = ?""",
+                (error, url),
+            )
+
+    def feed_health(self) -> dict[str, FeedHealth]:
+        rows = self.db.execute(
+            """SELECT f.*, COUNT(e.id) AS entry_count,
+                      MAX(COALESCE(e.published, e.first_seen)) AS last_post
+               FROM feeds f LEFT JOIN entries e ON e.feed_url = f.url GROUP BY f.url"""
+        )
+        return {
+            row["url"]: FeedHealth(
+                url=row["url"],
+                name=row["name"],
+                title=row["title"],
+                last_attempt=_time(row["last_attempt"]),
+                last_success=_time(row["last_success"]),
+                last_status=row["last_status"],
+                last_error=row["last_error"],
+                consecutive_failures=row["consecutive_failures"],
+                redirect_to=row["redirect_to"],
+                gone=bool(row["gone"]),
+                entry_count=row["entry_count"],
+                last_post=_time(row["last_post"]),
+            )
+            for row in rows
+        }
+
+    # ------------------------------------------------------------ entries
+
+    def save_entries(
+        self, feed_url: str, feed_name: str, entries: Sequence[EntryData], now: datetime
+    ) -> int:
+        """Insert new entries and refresh known ones; return how many were new.
+
+        A known entry keeps its first-seen time and its first published date, so an edit to
+        an old post never makes it look new.
+        """
+        known = {
+            row[0]
+            for row in self.db.execute("SELECT key FROM entries WHERE feed_url = ?", (feed_url,))
+        }
+        with self.transaction():
+            for e in entries:
+                self.db.execute(
+                    """INSERT INTO entries (feed_url, feed_name, key, title, link, canonical_url,
+                         author, published, updated, first_seen, excerpt, word_count, image,
+                         categories)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       ON CONFLICT (feed_url, key) DO UPDATE SET
+                         feed_name = excluded.feed_name, title = excluded.title,
+                         link = excluded.link, canonical_url = excluded.canonical_url,
+                         author = excluded.author, updated = excluded.updated,
+                         excerpt = excluded.excerpt, word_count = excluded.word_count,
+                         image = excluded.image, categories = excluded.categories,
+                         published = COALESCE(entries.published, excluded.published)""",
+                    (feed_url, feed_name, e.key, e.title, e.link, e.canonical_url, e.author,
+                     _iso(e.published), _iso(e.updated), _iso(now), e.excerpt, e.word_count,
+                     e.image, json.dumps(list(e.categories))),
+                )  # fmt: skip
+        return len({e.key for e in entries} - known)
+
+    def _posts(self, where: str, params: Sequence[object]) -> list[Post]:
+        rows = self.db.execute(f"SELECT * FROM entries WHERE {where}", params)  # noqa: S608 - fixed fragments only
+        return [_post(row) for row in rows]
+
+    def unsent_posts(self, since: datetime) -> list[Post]:
+        """Entries in no issue yet whose date (or first-seen time, when undated) is after
+        ``since``. The fine rules of the window are select's; this only narrows the read."""
+        return self._posts(
+            """id NOT IN (SELECT entry_id FROM issue_posts)
+               AND COALESCE(published, first_seen) > ? ORDER BY id""",
+            (_iso(since),),
+        )
+
+    def unsent_posts_before(self, before: datetime, limit: int = 50) -> list[Post]:
+        """Older entries never featured: what an ``archive`` empty week may resurface."""
+        return self._posts(
+            """id NOT IN (SELECT entry_id FROM issue_posts)
+               AND COALESCE(published, first_seen) <= ?
+               ORDER BY COALESCE(published, first_seen) DESC LIMIT ?""",
+            (_iso(before), limit),
+        )
+
+    def sent_posts_since(self, since: datetime, *, exclude_period: str | None = None) -> list[Post]:
+        """Posts already in an issue built after ``since``: what dedupe must never repeat."""
+        return self._posts(
+            """id IN (SELECT ip.entry_id FROM issue_posts ip JOIN issues i ON i.id = ip.issue_id
+                      WHERE i.built_at > ? AND i.period IS NOT ?)""",
+            (_iso(since), exclude_period),
+        )
+
+    def issue_posts(self, issue_id: int) -> list[Post]:
+        return self._posts(
+            "id IN (SELECT entry_id FROM issue_posts WHERE issue_id = ?) ORDER BY id",
+            (issue_id,),
+        )
+
+    # ------------------------------------------------------------ issues and deliveries
+
+    def freeze_issue(
+        self,
+        *,
+        period: str,
+        built_at: datetime,
+        subject: str,
+        html: str,
+        text: str,
+        question: str | None,
+        question_reason: str | None,
+        post_ids: Sequence[int],
+        recipients: Sequence[str],
+    ) -> StoredIssue:
+        """Store a built issue with its posts, a pending delivery per recipient and its
+        question, all in one transaction, before anything is sent."""
+        with self.transaction():
+            row = self.db.execute(
+                "SELECT COALESCE(MAX(round), 0) + 1 FROM issues WHERE period = ?", (period,)
+            ).fetchone()
+            round_ = int(row[0])
+            cursor = self.db.execute(
+                """INSERT INTO issues (period, round, built_at, subject, html, text, question,
+                     question_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                (period, round_, _iso(built_at), subject, html, text, question, question_reason),
+            )
+            issue_id = int(cursor.lastrowid or 0)
+            self.db.executemany(
+                "INSERT INTO issue_posts (issue_id, entry_id, position) VALUES (?, ?, ?)",
+                [(issue_id, post_id, i) for i, post_id in enumerate(post_ids)],
+            )
+            self.db.executemany(
+                "INSERT INTO deliveries (issue_id, recipient, status, updated_at) "
+                "VALUES (?, ?, 'pending', ?)",
+                [(issue_id, r, _iso(built_at)) for r in recipients],
+            )
+            if question is not None and round_ == 1:
+                self.db.execute(
+                    "INSERT INTO question_uses (question, reason, issue_id, period, used_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (question, question_reason, issue_id, period, _iso(built_at)),
+                )
+        issue = self.issue(issue_id)
+        assert issue is not None
+        return issue
+
+    def issue(self, issue_id: int) -> StoredIssue | None:
+        row = self.db.execute(f"{_ISSUES} WHERE i.id = ?", (issue_id,)).fetchone()
+        return _issue(row) if row else None
+
+    def latest_issue(self, period: str | None = None) -> StoredIssue | None:
+        """The newest issue (of ``period``, when given)."""
+        if period is None:
+            row = self.db.execute(f"{_ISSUES} ORDER BY i.built_at DESC, i.id DESC LIMIT 1")
+        else:
+            row = self.db.execute(
+                f"{_ISSUES} WHERE i.period = ? ORDER BY i.round DESC LIMIT 1", (period,)
+            )
+        found = row.fetchone()
+        return _issue(found) if found else None
+
+    def previous_issue(self, period: str) -> StoredIssue | None:
+        """The newest issue of any period other than ``period``."""
+        row = self.db.execute(
+            f"{_ISSUES} WHERE i.period != ? ORDER BY i.built_at DESC, i.id DESC LIMIT 1",
+            (period,),
+        ).fetchone()
+        return _issue(row) if row else None
+
+    def deliveries(self, issue_id: int) -> list[DeliveryRow]:
+        rows = self.db.execute(
+            "SELECT * FROM deliveries WHERE issue_id = ? ORDER BY rowid", (issue_id,)
+        )
+        return [
+            DeliveryRow(
+                issue_id=row["issue_id"],
+                recipient=row["recipient"],
+                status=row["status"],
+                answer=row["answer"],
+                error=row["error"],
+                updated_at=_time(row["updated_at"]),
+            )
+            for row in rows
+        ]
+
+    def mark_delivery(
+        self, issue_id: int, recipient: str, status: DeliveryStatus, detail: str, now: datetime
+    ) -> None:
+        """Record one recipient's outcome as soon as it is known."""
+        column = "answer" if status == "sent" else "error"
+        with self.transaction():
+            self.db.execute(
+                f"""UPDATE deliveries SET status = ?, {column} = ?, updated_at = ?,
+                    attempts = attempts + 1 WHERE issue_id = ? AND recipient = ?""",  # noqa: S608 - column is one of two names
+                (status, detail, _iso(now), issue_id, recipient),
+            )
+
+    def history(self) -> list[IssueSummary]:
+        rows = self.db.execute(
+            """SELECT i.*,
+                 (SELECT COUNT(*) FROM issue_posts p WHERE p.issue_id = i.id) AS post_count,
+                 SUM(d.status = 'sent') AS n_sent, SUM(d.status = 'failed') AS n_failed,
+                 SUM(d.status = 'pending') AS n_pending
+               FROM issues i LEFT JOIN deliveries d ON d.issue_id = i.id
+               GROUP BY i.id ORDER BY i.built_at, i.id"""
+        )
+        return [
+            IssueSummary(
+                issue=_issue(row),
+                sent=int(row["n_sent"] or 0),
+                failed=int(row["n_failed"] or 0),
+                pending=int(row["n_pending"] or 0),
+            )
+            for row in rows
+        ]
+
+    def question_uses(self) -> list[QuestionUse]:
+        rows = self.db.execute("SELECT * FROM question_uses ORDER BY used_at, id")
+        return [
+            QuestionUse(row["question"], row["period"], datetime.fromisoformat(row["used_at"]))
+            for row in rows
+        ]
+
+
+def _post(row: sqlite3.Row) -> Post:
+    first_seen = datetime.fromisoformat(row["first_seen"])
+    return Post(
+        id=row["id"],
+        feed_url=row["feed_url"],
+        feed_name=row["feed_name"],
+        key=row["key"],
+        title=row["title"],
+        link=row["link"],
+        canonical_url=row["canonical_url"],
+        author=row["author"],
+        published=_time(row["published"]),
+        first_seen=first_seen,
+        excerpt=row["excerpt"],
+        word_count=row["word_count"],
+        image=row["image"],
+        categories=tuple(json.loads(row["categories"] or "[]")),
+    )
+
+
+def _issue(row: sqlite3.Row) -> StoredIssue:
+    return StoredIssue(
+        id=row["id"],
+        period=row["period"],
+        round=row["round"],
+        built_at=datetime.fromisoformat(row["built_at"]),
+        subject=row["subject"],
+        html=row["html"],
+        text=row["text"],
+        question=row["question"],
+        post_count=int(row["post_count"]),
+    )
+
+
+class RunLock:
+    """An exclusive lock beside the state file, held for a whole run.
+
+    It is an ``flock``, so the kernel drops it when the process dies: a crash never leaves
+    curator stuck. A second run does not wait: it fails at once with :class:`BusyError`.
+    """
+
+    def __init__(self, state_path: Path) -> None:
+        self.path = state_path.with_name(state_path.name + ".lock")
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StoreError(f"cannot create the lock file {self.path}: {exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise BusyError(
+                "another curator run is using this state right now",
+                hint="wait for it to finish and run again; nothing was sent twice",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
