@@ -27,7 +27,8 @@ _QUIET_BOZO = frozenset({"NonXMLContentType", "CharacterEncodingOverride"})
 
 def _date(entry: Mapping[str, Any], *keys: str) -> datetime | None:
     for key in keys:
-        value = entry.get(key)
+        # dict.get skips FeedParserDict's key aliases (and their deprecation warnings).
+        value = dict.get(entry, key)  # type: ignore[arg-type]
         if isinstance(value, time.struct_time):
             try:
                 # feedparser hands back UTC struct_times whatever zone the feed used.
