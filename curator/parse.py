@@ -14,7 +14,7 @@ import io
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from curator import normalize as nz
 from curator.errors import ParseError
@@ -28,7 +28,7 @@ _QUIET_BOZO = frozenset({"NonXMLContentType", "CharacterEncodingOverride"})
 def _date(entry: Mapping[str, Any], *keys: str) -> datetime | None:
     for key in keys:
         # dict.get skips FeedParserDict's key aliases (and their deprecation warnings).
-        value = dict.get(entry, key)  # type: ignore[arg-type]
+        value = dict.get(cast(dict[str, Any], entry), key)
         if isinstance(value, time.struct_time):
             try:
                 # feedparser hands back UTC struct_times whatever zone the feed used.

@@ -34,7 +34,7 @@ def parts(message: EmailMessage) -> tuple[str, str]:
     text = message.get_body(("plain",))
     html = message.get_body(("html",))
     assert text is not None and html is not None
-    return text.get_content(), html.get_content()  # type: ignore[attr-defined]
+    return text.get_content(), html.get_content()
 
 
 CONFIG = """\
@@ -77,7 +77,7 @@ def site(feed_server: FeedServer, tmp_path: Path) -> tuple[FeedServer, Path]:
 def test_send_writes_one_multipart_message_per_recipient(site: tuple[FeedServer, Path]) -> None:
     """The outbox holds one .eml per recipient with every post, source, link and the question."""
     _, config = site
-    code, out, err = run(config, "send", "--now", "2026-11-26T08:00:00Z")
+    code, _, err = run(config, "send", "--now", "2026-11-26T08:00:00Z")
     assert code == 0, err
     messages = read_outbox(config.parent / "outbox")
     assert len(messages) == 2
@@ -184,7 +184,7 @@ def test_dry_run_writes_but_records_nothing(site: tuple[FeedServer, Path]) -> No
 def test_to_sends_a_test_copy_only(site: tuple[FeedServer, Path]) -> None:
     """--to sends one copy to that address alone and records nothing."""
     _, config = site
-    code, out, _ = run(config, "send", "--to", "me@example.net", "--now", "2026-11-26T08:00:00Z")
+    code, _, _ = run(config, "send", "--to", "me@example.net", "--now", "2026-11-26T08:00:00Z")
     assert code == 0
     messages = list(read_outbox(config.parent / "outbox").values())
     assert [str(m["To"]) for m in messages] == ["me@example.net"]
