@@ -55,7 +55,14 @@ class Sender(Protocol):
 
 
 def _one_line(text: str) -> str:
-    return re.sub(r"[\x00-\x1f\x7f\u2028\u2029]+", " ", text).strip()
+    """A header value that cannot split or add a header.
+
+    Control characters become spaces. ``=?`` is broken up too: the email package decodes
+    RFC 2047 encoded words in values it is given, so a feed title holding
+    ``=?utf-8?q?x=0D=0ABcc=3A_y?=`` would otherwise come out as a second header.
+    """
+    flat = re.sub(r"[\x00-\x1f\x7f\u2028\u2029]+", " ", text).strip()
+    return flat.replace("=?", "= ?")
 
 
 def _domain(address: str) -> str:
