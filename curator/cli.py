@@ -336,6 +336,121 @@ def feeds_list(ctx: typer.Context) -> None:
     _guard(ctx, work)
 
 
+def _config_path(ctx: typer.Context) -> Path:
+    from curator.config import resolve_config_path
+
+    return resolve_config_path(_settings(ctx).config, os.environ)
+
+
+@feeds_app.command("add")
+def feeds_add(
+    ctx: typer.Context,
+    url: Annotated[
+        str, typer.Argument(help="The feed's URL, or the writer's site: its feed is found.")
+    ],
+    name: Annotated[
+        str | None, typer.Option("--name", help="Name to show (default: the feed's title).")
+    ] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="A tag for the feed; repeat for more.")
+    ] = None,
+) -> None:
+    """Add a source by its feed URL or its site's address; comments in feeds.yaml are kept."""
+    from curator.manage import run_feeds_add
+
+    def work() -> None:
+        report = run_feeds_add(_config_path(ctx), url, name=name, tags=tag or ())
+        for line in report.lines:
+            typer.echo(line)
+
+    _guard(ctx, work)
+
+
+@feeds_app.command("remove")
+def feeds_remove(
+    ctx: typer.Context,
+    name_or_url: Annotated[str, typer.Argument(metavar="NAME_OR_URL", help="The feed to remove.")],
+) -> None:
+    """Remove a source by its name or URL; the rest of feeds.yaml is left as it was."""
+    from curator.manage import run_feeds_remove
+
+    def work() -> None:
+        for line in run_feeds_remove(_config_path(ctx), name_or_url).lines:
+            typer.echo(line)
+
+    _guard(ctx, work)
+
+
+@feeds_app.command("check")
+def feeds_check(
+    ctx: typer.Context,
+    fix: Annotated[
+        bool, typer.Option("--fix", help="Write moved and discovered feed URLs into feeds.yaml.")
+    ] = False,
+    now: NowOption = None,
+) -> None:
+    """Fetch every source now: status, last post, posts, errors and what to do about them.
+    Exits 1 when any source fails."""
+    from curator.manage import run_feeds_check
+
+    def work() -> int:
+        from rich.console import Console
+        from rich.table import Table
+
+        report = run_feeds_check(_load(ctx), _now(now), fix=fix)
+        table = Table()
+        for column in ("feed", "status", "last post", "posts", "error", "suggestion"):
+            table.add_column(column, overflow="fold")
+        for row in report.rows:
+            table.add_row(
+                row.feed.name, "fixed" if row.fixed else row.status,
+                f"{row.last_post:%Y-%m-%d}" if row.last_post else "-", str(row.posts),
+                row.error or "", "; ".join(row.suggestions),
+            )  # fmt: skip
+        Console(width=max(120, Console().width)).print(table)
+        for line in report.lines:
+            typer.echo(line)
+        return report.exit_code
+
+    raise typer.Exit(_guard(ctx, work))
+
+
+@feeds_app.command("import")
+def feeds_import(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(metavar="FILE.opml", help="An OPML subscription list.")],
+) -> None:
+    """Add the feeds an OPML file lists (no network; `feeds check` tests them)."""
+    from curator.manage import run_feeds_import
+
+    def work() -> None:
+        for line in run_feeds_import(_config_path(ctx), file).lines:
+            typer.echo(line)
+
+    _guard(ctx, work)
+
+
+@feeds_app.command("export")
+def feeds_export(
+    ctx: typer.Context,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="File to write (default: standard output).")
+    ] = None,
+) -> None:
+    """Write the sources as OPML 2.0, for other feed readers."""
+    from curator.manage import run_feeds_export
+
+    def work() -> None:
+        report = run_feeds_export(_load(ctx), datetime.now(UTC), out)
+        if out is None:
+            sys.stdout.buffer.write(report.document)
+            sys.stdout.flush()
+        for line in report.lines:
+            typer.echo(line, err=True)
+
+    _guard(ctx, work)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -9,8 +9,10 @@ each into one clean line and the contract's exit code. Anything else is a bug::
     ├── ParseError               one feed's body is not a feed (kept as a value per feed)
     ├── RenderError              a template is broken
     ├── DeliveryError            the mail server or outbox refused the message
-    └── StoreError               the state file cannot be used
-        └── BusyError            another curator run holds the state lock
+    ├── StoreError               the state file cannot be used
+    │   └── BusyError            another curator run holds the state lock
+    └── SourcesError             a feeds command cannot do what was asked (duplicate, no
+                                 feed found, no such feed, feeds.yaml changed meanwhile)
 
 Third-party exceptions are caught at the boundary of the stage that uses the library and
 raised again as the most specific error here, ``raise Mine(...) from exc``.
@@ -81,3 +83,8 @@ class StoreError(CuratorError):
 
 class BusyError(StoreError):
     """Another curator process holds the state lock."""
+
+
+class SourcesError(CuratorError):
+    """A ``curator feeds`` command cannot do what was asked: the feed is already listed, no
+    feed was found, no feed has that name, or feeds.yaml changed while curator edited it."""
