@@ -97,7 +97,7 @@ def _describe(exc: Exception) -> str:
         return f"could not connect: {exc}".rstrip(": ")
     if isinstance(exc, httpx.TooManyRedirects):
         return "too many redirects"
-    if isinstance(exc, httpx.UnsupportedProtocol):
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
         return "redirected to a URL that is not http(s)"
     if isinstance(exc, httpx.RemoteProtocolError):
         return f"the server broke the HTTP exchange: {exc}"
@@ -171,7 +171,8 @@ class Fetcher:
             except _RETRYABLE_ERRORS as exc:
                 result = FetchResult(feed, "failed", error=_describe(exc), validators=validators)
                 delay = backoff_delay(attempt, self.rng)
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                # InvalidURL is not an HTTPError: a redirect to `javascript:x` raises it.
                 return FetchResult(feed, "failed", error=_describe(exc), validators=validators)
             except _TooLarge:
                 limit = self.config.max_bytes
