@@ -219,7 +219,7 @@ def test_unwritable_outbox_loses_no_delivery(one_feed: Path) -> None:
     state.close()
     assert statuses == ["pending", "pending"]
     (one_feed.parent / "outbox").unlink()
-    code, out, err = run(one_feed, "send", *NOW)
+    code, _, err = run(one_feed, "send", *NOW)
     assert code == 0, err
     assert len(list((one_feed.parent / "outbox").glob("*.eml"))) == 2
     assert run(one_feed, "send", *NOW)[0] == 0
