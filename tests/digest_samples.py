@@ -3,6 +3,7 @@ large one built from the shared corpus of real feeds."""
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -68,8 +69,13 @@ def sample_posts() -> tuple[Post, ...]:
     """The hand-made week, already in issue order: the lead, then by source."""
     return (
         post(
-            1, "Ron Edmondson", "Seven things I wish I had known about leading from the middle",
-            "lead-from-the-middle", days_ago=1, words=1400, author="Ron Edmondson",
+            1,
+            "Ron Edmondson",
+            "Seven things I wish I had known about leading from the middle",
+            "lead-from-the-middle",
+            days_ago=1,
+            words=1400,
+            author="Ron Edmondson",
             image="https://ronedmondson.example/images/middle.jpg",
             excerpt="Most leaders never sit at the top of the chart. They lead up, across and "
             "down at once, and the skills that matter there are rarely taught. Here are seven "
@@ -77,26 +83,44 @@ def sample_posts() -> tuple[Post, ...]:
             "organisation that did not always want to be led.",
         ),
         post(
-            2, "Ron Edmondson", "When your team stops telling you the truth", "truth",
-            days_ago=3, words=700,
+            2,
+            "Ron Edmondson",
+            "When your team stops telling you the truth",
+            "truth",
+            days_ago=3,
+            words=700,
             excerpt="Silence in a meeting is not agreement. It is usually the sound of people "
             "who have learned that honesty costs more than it earns.",
         ),
         post(
-            3, "Michael Hyatt", "Plan your week in thirty minutes", "plan-your-week",
-            days_ago=2, words=1100, author="Megan Hyatt Miller",
+            3,
+            "Michael Hyatt",
+            "Plan your week in thirty minutes",
+            "plan-your-week",
+            days_ago=2,
+            words=1100,
+            author="Megan Hyatt Miller",
             excerpt="A weekly preview is the single habit that changed how I work: thirty "
             "minutes on Sunday to decide what matters before the week decides for me.",
         ),
         post(
-            4, "Carey Nieuwhof", "The quiet cost of never saying no", "never-saying-no",
-            days_ago=4, words=1800,
+            4,
+            "Carey Nieuwhof",
+            "The quiet cost of never saying no",
+            "never-saying-no",
+            days_ago=4,
+            words=1800,
             excerpt="Every yes is a no to something else. Leaders who cannot say no end up "
             "saying it to their families, their health and their best work.",
         ),
         post(
-            5, "Carey Nieuwhof", "Burnout & rest: what I would tell my younger self",
-            "burnout-rest", days_ago=5, words=2300, excerpt="",
+            5,
+            "Carey Nieuwhof",
+            "Burnout & rest: what I would tell my younger self",
+            "burnout-rest",
+            days_ago=5,
+            words=2300,
+            excerpt="",
         ),
     )
 
@@ -114,14 +138,24 @@ def sample_draft() -> IssueDraft:
     )
 
 
-def corpus_posts(corpus: Path, count: int) -> list[Post]:
-    """``count`` posts parsed from the real feeds of the corpus, longest excerpts first, so a
-    big issue is as big as real feeds make it."""
+def corpus_posts(corpus: Path, count: int, folder: str = "feeds") -> list[Post]:
+    """``count`` posts parsed from the corpus feeds under ``folder``, longest excerpts first,
+    so a big issue is as big as real feeds make it."""
+    return list(_corpus_posts(corpus, folder)[:count])
+
+
+@functools.cache
+def _corpus_posts(corpus: Path, folder: str) -> tuple[Post, ...]:
+    # Parsing the corpus takes seconds; every test of a session shares one parse.
+    from curator.errors import ParseError
     from curator.parse import parse_feed
 
     posts: list[Post] = []
-    for path in sorted((corpus / "feeds").glob("*.xml")):
-        parsed = parse_feed(path.read_bytes(), f"https://{path.stem}.example/feed", None)
+    for path in sorted((corpus / folder).rglob("*.xml")):
+        try:
+            parsed = parse_feed(path.read_bytes(), f"https://{path.stem}.example/feed", None)
+        except ParseError:
+            continue
         for entry in parsed.entries:
             posts.append(
                 Post(
@@ -142,4 +176,4 @@ def corpus_posts(corpus: Path, count: int) -> list[Post]:
                 )
             )
     posts.sort(key=lambda p: len(p.excerpt), reverse=True)
-    return posts[:count]
+    return tuple(posts)
