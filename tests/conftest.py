@@ -119,9 +119,7 @@ class FeedServer:
                 return None
 
             def do_GET(self) -> None:
-                server.requests.append(
-                    Seen(self.path, {k.lower(): v for k, v in self.headers.items()})
-                )
+                server.requests.append(Seen(self.path, {k.lower(): v for k, v in self.headers.items()}))
                 route = server.routes.get(self.path)
                 if route is None:
                     self._send(404, b"not found", "text/plain")

@@ -13,13 +13,13 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-
 from conftest import corpus_dir
+from digest_samples import NEWSLETTER, PERIOD, SOURCES, corpus_posts, sample_draft
+
 from curator import render
 from curator.errors import RenderError
 from curator.models import IssueDraft, NewsletterConfig, Post, RenderedIssue
 from curator.render import render_issue
-from digest_samples import NEWSLETTER, PERIOD, SOURCES, corpus_posts, sample_draft
 
 DATA = Path(__file__).parent / "data"
 UPDATE = os.environ.get("CURATOR_UPDATE_GOLDEN") == "1"
@@ -104,14 +104,16 @@ def test_html_follows_email_client_rules(issue: RenderedIssue) -> None:
     (html_tag,) = [a for t, a in parsed.tags if t == "html"]
     assert html_tag["lang"] == "en"
     tables = [a for t, a in parsed.tags if t == "table"]
-    assert tables and all(a.get("role") == "presentation" for a in tables)
+    assert tables
+    assert all(a.get("role") == "presentation" for a in tables)
     assert all(
         int(a.get("width", "600").rstrip("%")) <= 600
         for a in tables
         if "%" not in (a.get("width") or "")
     )
     images = [a for t, a in parsed.tags if t == "img"]
-    assert images and all(a.get("width") and a.get("alt") for a in images)
+    assert images
+    assert all(a.get("width") and a.get("alt") for a in images)
     assert 'style="display: none;' in issue.html.replace("display:none", "display: none")
     assert "Is there an area of your life" in issue.html.split("<table", 1)[0]
 
@@ -124,7 +126,8 @@ def test_css_is_inlined_and_only_media_rules_stay(issue: RenderedIssue) -> None:
         assert without_media.strip() == "", without_media
     assert "prefers-color-scheme: dark" in issue.html
     title_tag = re.search(r'<h2 class="lead-title" style="([^"]+)"', issue.html)
-    assert title_tag and "font-family" in title_tag.group(1)
+    assert title_tag
+    assert "font-family" in title_tag.group(1)
 
 
 def luminance(hex_color: str) -> float:
@@ -147,7 +150,8 @@ def test_colours_have_good_contrast_in_light_and_dark(
     issue: RenderedIssue, text: str, background: str
 ) -> None:
     """Every text colour the template uses meets WCAG AA (4.5:1) on its background."""
-    assert text in issue.html and background in issue.html
+    assert text in issue.html
+    assert background in issue.html
     low, high = sorted((luminance(text), luminance(background)))
     assert (high + 0.05) / (low + 0.05) >= 4.5
 
@@ -175,7 +179,8 @@ def test_footer_names_sources_failures_reason_and_unsubscribe(issue: RenderedIss
         assert "You get this email because you subscribed to" in part
         assert "https://lead.example.org/unsubscribe" in part
     bare = render_issue(sample_draft(), replace(NEWSLETTER, unsubscribe=None), sources=SOURCES)
-    assert "Unsubscribe" not in bare.html and "Unsubscribe" not in bare.text
+    assert "Unsubscribe" not in bare.html
+    assert "Unsubscribe" not in bare.text
 
 
 def test_question_only_week_says_there_are_no_posts() -> None:
@@ -266,7 +271,8 @@ def test_an_oversized_issue_trims_excerpts_before_posts(
     assert len(issue.html.encode()) <= limit
     assert any(expected_note in note for note in issue.notes), issue.notes
     for post in posts:  # no post is lost: each is a full post or a link
-        assert post.link is not None and post.link.replace("&", "&amp;") in issue.html
+        assert post.link is not None
+        assert post.link.replace("&", "&amp;") in issue.html
         assert post.link in issue.text
     if "link list" in expected_note:
         assert "posts are listed as links only" in issue.html

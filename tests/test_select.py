@@ -138,7 +138,7 @@ DEDUPE_CASES = [
                 canonical="https://x.example/p",
                 published=ago(1),
             )
-        ],  # fmt: skip
+        ],
         [post(1, "Original", link="https://x.example/p", published=ago(9))],
         [],
     ),
@@ -259,7 +259,8 @@ def test_resurface_skips_stories_already_sent_under_another_feed() -> None:
         post(3, "Never featured", feed="b", published=ago(50)),
     ]
     chosen = select.resurface(older, sent, NOW)
-    assert chosen is not None and chosen.id == 3
+    assert chosen is not None
+    assert chosen.id == 3
     assert select.resurface(older[:1], sent, NOW) is None
 
 
@@ -295,14 +296,14 @@ QUESTION_CASES = [
         [D, C, B, A],
         QUIET_WEEK,
         B,
-    ),  # fmt: skip
+    ),
     (
         "a question added mid-cycle joins the cycle",
         (*BANK, Question("New one?")),
         [A, B, C],
         QUIET_WEEK,
         D,
-    ),  # fmt: skip
+    ),
     (
         "a question added after a full cycle does not bring the old ones back at once",
         (*BANK, Question("New one?")),
@@ -351,8 +352,10 @@ def test_the_reason_says_why_a_question_was_chosen() -> None:
     """The stored reason names the themes that matched, or says it is the listed order."""
     themed = select.choose_question(BANK, [], TEAM_WEEK)
     plain = select.choose_question(BANK, [], QUIET_WEEK)
-    assert themed is not None and "delegation" in themed.reason
-    assert plain is not None and "listed order" in plain.reason
+    assert themed is not None
+    assert "delegation" in themed.reason
+    assert plain is not None
+    assert "listed order" in plain.reason
     assert "1 of 4" in plain.reason
 
 
