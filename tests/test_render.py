@@ -107,9 +107,7 @@ def test_html_follows_email_client_rules(issue: RenderedIssue) -> None:
     assert tables
     assert all(a.get("role") == "presentation" for a in tables)
     assert all(
-        int(a.get("width") or "600") <= 600
-        for a in tables
-        if "%" not in (a.get("width") or "")
+        int(a.get("width") or "600") <= 600 for a in tables if "%" not in (a.get("width") or "")
     )
     images = [a for t, a in parsed.tags if t == "img"]
     assert images
