@@ -14,13 +14,15 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from curator import select
-from curator.errors import ConfigError, DeliveryError, ParseError
+from curator.errors import ArchiveError, ConfigError, DeliveryError, ParseError, RenderError
 from curator.models import (
+    ArchivedIssue,
+    ArchivedPost,
     Config,
     DeliveryResult,
     FeedConfig,
@@ -183,8 +185,9 @@ def draft_issue(
         if newsletter.empty_week == "skip":
             return None
         if newsletter.empty_week == "archive":
-            older = tuple(store.unsent_posts_before(since, limit=1))
-            posts, resurfaced = older, bool(older)
+            everything_sent = store.sent_posts_since(datetime.min.replace(tzinfo=UTC))
+            older = select.resurface(store.unsent_posts_before(since), everything_sent, now)
+            posts, resurfaced = ((older,), True) if older else ((), False)
     question: QuestionChoice | None
     if keep_question is not None:
         question = QuestionChoice(keep_question, "kept: a period's question never changes")
@@ -301,12 +304,14 @@ def run_send(
         if record and frozen is not None and not options.force:
             pending = [d.recipient for d in store.deliveries(frozen.id) if d.status == "pending"]
             if not pending:
-                return _already_sent(store, frozen)
+                # Also writes any archive page an earlier run could not.
+                return _with_archive(config, store, _already_sent(store, frozen))
             chosen = sender or make_sender(config.delivery, config.newsletter.from_addr)
             results = _deliver(config, store, frozen, pending, chosen, now)
-            return _delivery_report(
+            report = _delivery_report(
                 frozen, results, [f"completing {frozen.period}: {len(pending)} recipients left"]
             )
+            return _with_archive(config, store, report)
 
         outcomes = fetch_feeds(config, store, now, client=client)
         lines = _feed_lines(outcomes)
@@ -380,7 +385,7 @@ def run_send(
         chosen = sender or make_sender(config.delivery, config.newsletter.from_addr)
         results = _deliver(config, store, issue, recipients, chosen, now)
         report = _delivery_report(issue, results, lines)
-        return replace(report, outcomes=tuple(outcomes))
+        return _with_archive(config, store, replace(report, outcomes=tuple(outcomes)))
 
 
 def _deliver(  # noqa: PLR0917 - a private helper called from two places
@@ -446,6 +451,52 @@ def _already_sent(store: Store, issue: StoredIssue) -> SendReport:
         f"recipients{extra}: nothing to do (use --force to send it again)"
     )
     return SendReport((line,), 0, issue.period)
+
+
+# ---------------------------------------------------------------- archive
+
+
+def archived_issues(store: Store) -> list[ArchivedIssue]:
+    """Every period's latest issue that reached at least one recipient."""
+    latest: dict[str, ArchivedIssue] = {}
+    for row in store.history():  # oldest first, so a forced resend replaces its first round
+        if row.sent == 0:
+            continue
+        issue = row.issue
+        posts = tuple(
+            ArchivedPost(p.title, p.link, p.feed_name) for p in store.issue_posts(issue.id)
+        )
+        latest[issue.period] = ArchivedIssue(
+            issue.period, issue.subject, issue.built_at, issue.html, issue.question, posts
+        )
+    return list(latest.values())
+
+
+def write_issue_archive(config: Config, store: Store) -> list[Path]:
+    """Write the archive of sent issues (pages, index, Atom feed); return the files changed."""
+    from curator.archive import write_archive
+    from curator.render import render_archive
+
+    if config.archive_dir is None:
+        return []
+    files = render_archive(
+        archived_issues(store), config.newsletter, templates_dir=config.templates_dir
+    )
+    return write_archive(config.archive_dir, files)
+
+
+def _with_archive(config: Config, store: Store, report: SendReport) -> SendReport:
+    """Write the archive after delivery is recorded. A disk error is reported and fails the
+    run, but touches no delivery record: the next ``send`` writes what is missing."""
+    try:
+        written = write_issue_archive(config, store)
+    except (ArchiveError, RenderError) as exc:
+        line = f"curator: error: {exc.message}; {exc.hint or 'the issue was sent and recorded'}"
+        return replace(report, lines=(*report.lines, line), exit_code=1)
+    if not written:
+        return report
+    line = f"archive: {len(written)} files written to {config.archive_dir}"
+    return replace(report, lines=(*report.lines, line))
 
 
 # ---------------------------------------------------------------- preview
@@ -524,6 +575,7 @@ class QuestionRow:
     last_used: str | None
     used_in_cycle: bool
     is_next: bool
+    reason: str | None = None
 
 
 def run_questions(config: Config, now: datetime) -> list[QuestionRow]:
@@ -546,6 +598,7 @@ def run_questions(config: Config, now: datetime) -> list[QuestionRow]:
             last_used=last_used.get(q.text),
             used_in_cycle=q.text in used,
             is_next=upcoming is not None and upcoming.text == q.text,
+            reason=upcoming.reason if upcoming is not None and upcoming.text == q.text else None,
         )
         for q in config.questions
     ]

@@ -158,7 +158,10 @@ def send(
         options = SendOptions(dry_run=dry_run, to=tuple(to or ()), force=force)
         report = run_send(config, options, _now(now))
         for line in report.lines:
-            typer.echo(line, err=line.startswith(("feed ", "will retry", "failed for good")))
+            typer.echo(
+                line,
+                err=line.startswith(("feed ", "will retry", "failed for good", "curator: error:")),
+            )
         return report.exit_code
 
     code = _guard(ctx, work)
@@ -299,6 +302,9 @@ def questions(ctx: typer.Context, now: NowOption = None) -> None:
                 "used" if row.used_in_cycle else "",
             )
         Console(width=max(120, Console().width)).print(table)
+        for row in rows:
+            if row.is_next and row.reason:
+                typer.echo(f"next: {row.text} ({row.reason})")
 
     _guard(ctx, work)
 

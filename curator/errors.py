@@ -9,6 +9,7 @@ each into one clean line and the contract's exit code. Anything else is a bug::
     ├── ParseError               one feed's body is not a feed (kept as a value per feed)
     ├── RenderError              a template is broken
     ├── DeliveryError            the mail server or outbox refused the message
+    ├── ArchiveError             the web archive of sent issues cannot be written
     ├── StoreError               the state file cannot be used
     │   └── BusyError            another curator run holds the state lock
     └── SourcesError             a feeds command cannot do what was asked (duplicate, no
@@ -75,6 +76,10 @@ class RenderError(CuratorError):
 
 class DeliveryError(CuratorError):
     """A message could not be handed to the outbox, the mail server or the mail API."""
+
+
+class ArchiveError(CuratorError):
+    """The archive folder (pages, index, Atom feed) cannot be written."""
 
 
 class StoreError(CuratorError):

@@ -291,3 +291,22 @@ class DeliveryResult:
     recipient: str
     status: DeliveryStatus
     detail: str
+
+
+@dataclass(frozen=True)
+class ArchivedPost:
+    title: str
+    link: str | None
+    source: str
+
+
+@dataclass(frozen=True)
+class ArchivedIssue:
+    """An issue as the public archive shows it: the HTML as sent, and what the feed lists."""
+
+    period: str
+    subject: str
+    built_at: datetime
+    html: str
+    question: str | None
+    posts: tuple[ArchivedPost, ...] = ()

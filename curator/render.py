@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from curator.errors import RenderError
-from curator.models import IssueDraft, NewsletterConfig, Post, RenderedIssue
+from curator.models import ArchivedIssue, IssueDraft, NewsletterConfig, Post, RenderedIssue
 from curator.normalize import cut_text
 
 # Gmail clips a message whose HTML part passes 102 KB; stay clear of it with some margin.
@@ -54,7 +55,7 @@ def _environment(user_dir: Path | None) -> Any:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(search),
         autoescape=jinja2.select_autoescape(
-            enabled_extensions=("html", "html.j2"), default_for_string=False
+            enabled_extensions=("html", "html.j2", "xml", "xml.j2"), default_for_string=False
         ),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -136,36 +137,87 @@ def render_issue(
     except jinja2.TemplateError as exc:
         raise RenderError(f"template error: {exc}") from exc
 
-    notes: list[str] = []
-    posts = list(draft.posts)
-    more = list(draft.more)
-    for step, chars in enumerate(_EXCERPT_STEPS):
-        context = _context(draft, newsletter, sources, subject, posts, more, chars)
-        html = _render(html_template, context)
-        if len(html.encode()) <= HTML_LIMIT:
+    def build(
+        posts: Sequence[Post], more: Sequence[Post], chars: int, note: str
+    ) -> tuple[dict[str, Any], str]:
+        context = _context(draft, newsletter, sources, subject, posts, more, chars, note)
+        return context, _inline_css(_render(html_template, context))
+
+    fit = _fit_size(draft, build)
+    text = _render(text_template, fit.context)
+    return RenderedIssue(subject=subject, html=fit.html, text=text, notes=fit.notes)
+
+
+# Renders one attempt: (full posts, link-only posts, excerpt length, note to the reader).
+_Build = Callable[[Sequence[Post], Sequence[Post], int, str], tuple[dict[str, Any], str]]
+
+
+@dataclass(frozen=True)
+class _Fit:
+    context: dict[str, Any]
+    html: str
+    notes: tuple[str, ...]
+
+
+def _fits(html: str) -> bool:
+    return len(html.encode()) <= HTML_LIMIT
+
+
+def _fit_size(draft: IssueDraft, build: _Build) -> _Fit:
+    """Shrink an issue until its inlined HTML fits: shorter excerpts, then no excerpts, then
+    posts moved to the link list, and only then links left out. The last two are said in the
+    email itself as well as in the notes, because the reader is missing something."""
+    posts, more = list(draft.posts), list(draft.more)
+    for chars in _EXCERPT_STEPS:
+        context, html = build(posts, more, chars, "")
+        if _fits(html):
             break
-        if step < len(_EXCERPT_STEPS) - 1:
-            continue
-        # Even without excerpts the issue is too big: move posts to the link list.
-        while len(html.encode()) > HTML_LIMIT and len(posts) > 1:
-            more.insert(0, posts.pop())
-            context = _context(draft, newsletter, sources, subject, posts, more, 0)
-            html = _render(html_template, context)
-        while len(html.encode()) > HTML_LIMIT and more:
-            more.pop()
-            context = _context(draft, newsletter, sources, subject, posts, more, 0)
-            html = _render(html_template, context)
+    notes: list[str] = []
     if chars != _EXCERPT_STEPS[0]:
         notes.append(
             f"excerpts shortened to {chars} characters to stay under Gmail's clipping size"
             if chars
             else "excerpts left out to stay under Gmail's clipping size"
         )
-    if len(posts) < len(draft.posts):
-        notes.append(f"{len(draft.posts) - len(posts)} posts moved to the link list for size")
-    text = _render(text_template, context)
-    inlined = _inline_css(html)
-    return RenderedIssue(subject=subject, html=inlined, text=text, notes=tuple(notes))
+    if _fits(html):
+        return _Fit(context, html, tuple(notes))
+
+    # Even without excerpts it is too big. Keep as many full posts as fit (at least the lead),
+    # found by bisection because a large issue takes a while to render each time.
+    everything = posts + more
+
+    def with_full(k: int, links: int | None = None) -> tuple[dict[str, Any], str]:
+        rest = everything[k:] if links is None else everything[k : k + links]
+        shown = k + len(rest)
+        note = ""
+        if k < len(posts):
+            note = f"This issue was long, so {len(posts) - k} posts are listed as links only."
+        if shown < len(everything):
+            note += f" {len(everything) - shown} more posts were left out for size."
+        return build(everything[:k], rest, 0, note.strip())
+
+    low, high = 1, len(posts)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if _fits(with_full(middle)[1]):
+            low = middle
+        else:
+            high = middle - 1
+    full = low
+    context, html = with_full(full)
+    if full < len(posts):
+        notes.append(f"{len(posts) - full} posts moved to the link list for size")
+    if not _fits(html):
+        low, high = 0, len(everything) - full
+        while low < high:
+            middle = (low + high + 1) // 2
+            if _fits(with_full(full, middle)[1]):
+                low = middle
+            else:
+                high = middle - 1
+        context, html = with_full(full, low)
+        notes.append(f"{len(everything) - full - low} links left out for size")
+    return _Fit(context, html, tuple(notes))
 
 
 def _render(template: Any, context: dict[str, Any]) -> str:
@@ -200,6 +252,7 @@ def _context(  # noqa: PLR0917 - a private helper called from one place
     posts: Sequence[Post],
     more: Sequence[Post],
     excerpt_chars: int,
+    size_note: str = "",
 ) -> dict[str, Any]:
     views = [_post_view(p, excerpt_chars) for p in posts]
     preheader = draft.question.text if draft.question else ", ".join(p["title"] for p in views[:3])
@@ -219,6 +272,7 @@ def _context(  # noqa: PLR0917 - a private helper called from one place
         "failed_sources": [s for s in sources if not s.ok],
         "unsubscribe": newsletter.unsubscribe,
         "from_name": newsletter.from_addr,
+        "size_note": size_note,
     }
 
 
@@ -230,3 +284,74 @@ def _inline_css(html: str) -> str:
         return str(inliner.inline(html))
     except ValueError as exc:  # css_inline reports bad CSS as ValueError subclasses
         raise RenderError(f"the template's CSS could not be inlined: {exc}") from exc
+
+
+# ---------------------------------------------------------------- the web archive
+
+# The Atom feed lists the newest issues only; the index lists them all.
+FEED_ENTRIES = 50
+_BODY_OPEN = re.compile(r"<body\b[^>]*>", re.I)
+
+
+def archive_page_name(period: str) -> str:
+    """The file an issue's archive page is written to (period keys are file-name safe)."""
+    return f"{period}.html"
+
+
+def _archive_id(*parts: str) -> str:
+    # Stable ids without a site URL: the same newsletter and period always give the same id.
+    return uuid.uuid5(uuid.NAMESPACE_URL, "curator:" + "\x00".join(parts)).urn
+
+
+def render_archive(
+    issues: Sequence[ArchivedIssue],
+    newsletter: NewsletterConfig,
+    *,
+    templates_dir: Path | None = None,
+) -> dict[str, str]:
+    """The archive as files: one page per issue, ``index.html`` and the Atom ``feed.xml``.
+
+    A page is the issue's HTML exactly as it was sent, with a link back to the index added
+    at the top of its body. Pure: the caller writes the files.
+    """
+    import jinja2
+
+    newest_first = sorted(issues, key=lambda i: (i.built_at, i.period), reverse=True)
+    views = [
+        {
+            "period": issue.period,
+            "subject": issue.subject,
+            "date": f"{issue.built_at.day} {issue.built_at:%B %Y}",
+            "updated": issue.built_at.isoformat().replace("+00:00", "Z"),
+            "href": archive_page_name(issue.period),
+            "id": _archive_id(newsletter.title, issue.period),
+            "question": issue.question,
+            "posts": issue.posts,
+        }
+        for issue in newest_first
+    ]
+    context = {
+        "title": newsletter.title,
+        "lang": newsletter.language,
+        "issues": views,
+        "feed_entries": views[:FEED_ENTRIES],
+        "feed_id": _archive_id(newsletter.title),
+        "updated": views[0]["updated"] if views else "1970-01-01T00:00:00Z",
+    }
+    try:
+        env = _environment(templates_dir)
+        files = {
+            "index.html": _render(env.get_template("archive_index.html.j2"), context),
+            "feed.xml": _render(env.get_template("archive_feed.xml.j2"), context),
+        }
+        nav = _render(env.get_template("archive_nav.html.j2"), context)
+    except jinja2.TemplateError as exc:
+        raise RenderError(
+            f"archive template error: {exc}",
+            hint="fix the template (or remove yours to use the built-in one)",
+        ) from exc
+    for issue in issues:
+        files[archive_page_name(issue.period)] = _BODY_OPEN.sub(
+            lambda m: m.group(0) + nav, issue.html, count=1
+        )
+    return files

@@ -127,31 +127,58 @@ def posts_for_issue(
     return Selection(tuple(posts), tuple(more), duplicates, len(unique) - len(kept))
 
 
+def _identities(post: Post) -> set[str]:
+    """Every URL key a post answers to: its canonical URL and its link."""
+    return {i for i in (url_identity(post.canonical_url), url_identity(post.link)) if i}
+
+
+def same_story(post: Post, other: Post, now: datetime) -> bool:
+    """Whether two posts are one story: a shared URL, else the same title a few days apart."""
+    if _identities(post) & _identities(other):
+        return True
+    key = title_key(post.title)
+    return (
+        len(key) >= MIN_TITLE_KEY
+        and key == title_key(other.title)
+        and abs(effective_date(post, now) - effective_date(other, now)) <= SAME_STORY_WINDOW
+    )
+
+
 def _drop_same_stories(
     posts: Sequence[Post], sent: Sequence[Post], now: datetime
 ) -> tuple[list[Post], int]:
-    seen_urls = {u for p in sent if (u := url_identity(p.link))}
+    # The oldest copy of a story wins: it is usually the original, the others re-post it.
+    seen_urls = {u for p in sent for u in _identities(p)}
     seen_titles: list[tuple[str, datetime]] = [
         (title_key(p.title), effective_date(p, now)) for p in sent
     ]
     kept: list[Post] = []
     dropped = 0
     for post in posts:
-        ident = url_identity(post.link)
+        idents = _identities(post)
         key = title_key(post.title)
         when = effective_date(post, now)
         same_title = len(key) >= MIN_TITLE_KEY and any(
             key == other and abs(when - other_when) <= SAME_STORY_WINDOW
             for other, other_when in seen_titles
         )
-        if (ident and ident in seen_urls) or same_title:
+        if idents & seen_urls or same_title:
             dropped += 1
             continue
-        if ident:
-            seen_urls.add(ident)
+        seen_urls |= idents
         seen_titles.append((key, when))
         kept.append(post)
     return kept, dropped
+
+
+def resurface(older: Iterable[Post], sent: Iterable[Post], now: datetime) -> Post | None:
+    """The post an empty week brings back: the newest older post that was never featured,
+    under any feed or id (``older`` comes newest first)."""
+    sent = list(sent)
+    for post in older:
+        if not any(same_story(post, other, now) for other in sent):
+            return post
+    return None
 
 
 def _layout(posts: Sequence[Post], feed_order: Sequence[str], now: datetime) -> list[Post]:
@@ -190,9 +217,9 @@ THEME_WORDS: dict[str, tuple[str, ...]] = {
     "self-leadership": ("self", "habit", "discipl", "person", "growth", "life"),
     "action": ("action", "start", "step", "plan", "execut", "habit"),
     "vision": ("vision", "future", "direction", "dream", "goal", "purpose"),
-    "delegation": ("delegat", "empower", "trust", "hand", "ownership"),
+    "delegation": ("delegat", "empower", "trust", "ownership"),
     "team": ("team", "staff", "people", "culture", "hire", "hiring"),
-    "change": ("change", "transition", "new", "innovat", "risk"),
+    "change": ("change", "transition", "innovat", "risk"),
     "communication": ("communicat", "listen", "conversat", "feedback", "speak", "meeting"),
     "courage": ("courage", "brave", "fear", "risk", "bold", "difficult"),
     "priorities": ("priorit", "focus", "time", "busy", "calendar", "schedul", "productiv"),
@@ -232,19 +259,26 @@ def week_words(posts: Iterable[Post]) -> Counter[str]:
     return words
 
 
+def _fold(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.casefold()))
+
+
 def _match_bank(text: str, bank_texts: Sequence[str]) -> str | None:
     if text in bank_texts:
         return text
-    close = difflib.get_close_matches(text, bank_texts, n=1, cutoff=REWORDED_RATIO)
-    return close[0] if close else None
+    folded = {_fold(t): t for t in bank_texts}
+    close = difflib.get_close_matches(_fold(text), list(folded), n=1, cutoff=REWORDED_RATIO)
+    return folded[close[0]] if close else None
 
 
 def used_in_cycle(bank: Sequence[Question], history: Sequence[str]) -> tuple[set[str], str | None]:
     """Which questions of ``bank`` the current cycle has used, and the last one used.
 
     ``history`` is every question sent, oldest first. A cycle ends when every question of the
-    bank has been used; questions no longer in the bank are ignored, and a slightly reworded
-    question counts as the one it was.
+    bank has been used. The bank may have changed since: questions no longer in it are
+    ignored, a slightly reworded question counts as the one it was, and a question seen twice
+    proves a new cycle had begun (curator never repeats within one), which keeps a question
+    added late from making the old ones look unused.
     """
     texts = [q.text for q in bank]
     used: set[str] = set()
@@ -253,6 +287,8 @@ def used_in_cycle(bank: Sequence[Question], history: Sequence[str]) -> tuple[set
         matched = _match_bank(text, texts)
         if matched is None:
             continue
+        if matched in used:
+            used = set()
         used.add(matched)
         last = matched
         if used >= set(texts):

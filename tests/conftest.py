@@ -4,6 +4,7 @@ feed builders and a config writer. Nothing here touches the internet."""
 from __future__ import annotations
 
 import gzip
+import os
 import socket
 import threading
 import time
@@ -18,7 +19,11 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+# CURATOR_CORPUS points elsewhere, e.g. from a git worktree that is not beside shared/.
+CORPUS = Path(
+    os.environ.get("CURATOR_CORPUS")
+    or Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+)
 
 
 def corpus_dir() -> Path:
