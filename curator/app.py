@@ -286,7 +286,7 @@ def run_send(
     """``curator send``: fetch, build this period's issue, freeze it, deliver it, record it."""
     from curator.deliver import OutboxSender, make_sender
 
-    recipients = options.to or config.newsletter.to
+    recipients = _distinct(options.to or config.newsletter.to)
     if not recipients:
         raise ConfigError(
             "no recipients",
@@ -299,14 +299,21 @@ def run_send(
     with RunLock(config.state_path), Store.open(config.state_path) as store:
         frozen = store.latest_issue(period.key)
         if record and frozen is not None and not options.force:
-            pending = [d.recipient for d in store.deliveries(frozen.id) if d.status == "pending"]
-            if not pending:
+            rows = [d for d in store.deliveries(frozen.id) if d.status == "pending"]
+            if not rows:
                 return _already_sent(store, frozen)
+            pending = [d.recipient for d in rows]
+            resume = [f"completing {frozen.period}: {len(pending)} recipients left"]
+            resume += [
+                f"{d.recipient} was being delivered when a run stopped at "
+                f"{d.handed_over_at:%Y-%m-%d %H:%M} UTC; sending again with the same "
+                "Message-ID (if the server had taken it, this is a second copy)"
+                for d in rows
+                if d.handed_over_at is not None
+            ]
             chosen = sender or make_sender(config.delivery, config.newsletter.from_addr)
             results = _deliver(config, store, frozen, pending, chosen, now)
-            return _delivery_report(
-                frozen, results, [f"completing {frozen.period}: {len(pending)} recipients left"]
-            )
+            return _delivery_report(frozen, results, resume)
 
         outcomes = fetch_feeds(config, store, now, client=client)
         lines = _feed_lines(outcomes)
@@ -403,20 +410,33 @@ def _deliver(  # noqa: PLR0917 - a private helper called from two places
         now=now,
     )
     results: list[DeliveryResult] = []
+
+    def handover(handed: Sequence[str]) -> None:
+        store.mark_handover(issue.id, handed, now)
+
     try:
-        for result in sender.deliver(messages):
+        for result in sender.deliver(messages, handover):
             store.mark_delivery(issue.id, result.recipient, result.status, result.detail, now)
             results.append(result)
     except DeliveryError as exc:
-        done = len(results)
-        left = len(recipients) - done
-        exc.message += (
-            f" ({done} delivered or refused before it, {left} left pending for the next run)"
-        )
+        rows = store.deliveries(issue.id)
+        sent = sum(1 for d in rows if d.status == "sent")
+        left = sum(1 for d in rows if d.status == "pending")
+        exc.message += f" ({sent} of {len(rows)} delivered so far, {left} pending for the next run)"
         raise
     finally:
         sender.close()
     return results
+
+
+def _distinct(recipients: Sequence[str]) -> tuple[str, ...]:
+    """The recipients in order, each mailbox once (``Ann <a@x.org>`` and ``a@x.org`` are one)."""
+    from email.utils import parseaddr
+
+    seen: dict[str, str] = {}
+    for recipient in recipients:
+        seen.setdefault((parseaddr(recipient)[1] or recipient).lower(), recipient)
+    return tuple(seen.values())
 
 
 def _delivery_report(
