@@ -68,7 +68,9 @@ class Sender(Protocol):
 
 
 def _one_line(text: str) -> str:
-    return re.sub(r"[\x00-\x1f\x7f\u2028\u2029]+", " ", text).strip()
+    # Every character str.splitlines() breaks on is here (C0, DEL, C1 such as NEL, and the
+    # Unicode separators): the email package refuses or splits a header on any of them.
+    return re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+", " ", text).strip()
 
 
 def header_text(text: str) -> str:
