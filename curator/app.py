@@ -287,9 +287,9 @@ def run_send(
     sender: Sender | None = None,
 ) -> SendReport:
     """``curator send``: fetch, build this period's issue, freeze it, deliver it, record it."""
-    from curator.deliver import OutboxSender, make_sender
+    from curator.deliver import make_sender
 
-    recipients = options.to or config.newsletter.to
+    recipients = _distinct(options.to or config.newsletter.to)
     if not recipients:
         raise ConfigError(
             "no recipients",
@@ -302,16 +302,7 @@ def run_send(
     with RunLock(config.state_path), Store.open(config.state_path) as store:
         frozen = store.latest_issue(period.key)
         if record and frozen is not None and not options.force:
-            pending = [d.recipient for d in store.deliveries(frozen.id) if d.status == "pending"]
-            if not pending:
-                # Also writes any archive page an earlier run could not.
-                return _with_archive(config, store, _already_sent(store, frozen))
-            chosen = sender or make_sender(config.delivery, config.newsletter.from_addr)
-            results = _deliver(config, store, frozen, pending, chosen, now)
-            report = _delivery_report(
-                frozen, results, [f"completing {frozen.period}: {len(pending)} recipients left"]
-            )
-            return _with_archive(config, store, report)
+            return _complete(config, store, frozen, now, sender)
 
         outcomes = fetch_feeds(config, store, now, client=client)
         lines = _feed_lines(outcomes)
@@ -330,46 +321,9 @@ def run_send(
         lines += [f"note: {note}" for note in rendered.notes]
 
         if options.dry_run:
-            messages = _messages(
-                config,
-                subject=rendered.subject,
-                html=rendered.html,
-                text=rendered.text,
-                period=period.key,
-                round_=0,
-                recipients=recipients,
-                now=now,
-            )
-            outbox = OutboxSender(config.delivery.outbox_dir)
-            dry = [replace(m, name=f"dry-run-{m.name}") for m in messages]
-            results = list(outbox.deliver(dry))
-            written = tuple(config.delivery.outbox_dir / f"{m.name}.eml" for m in dry)
-            lines.append(
-                f"dry run: {len(written)} messages for {period.key} written to "
-                f"{config.delivery.outbox_dir}; nothing was sent or recorded"
-            )
-            return SendReport(tuple(lines), 0, period.key, tuple(results), tuple(outcomes), written)
-
+            return _dry_run(config, rendered, period, recipients, now, lines, outcomes)
         if options.to:
-            messages = _messages(
-                config,
-                subject=f"[test] {rendered.subject}",
-                html=rendered.html,
-                text=rendered.text,
-                period=f"test-{period.key}",
-                round_=0,
-                recipients=recipients,
-                now=now,
-            )
-            chosen = sender or make_sender(config.delivery, config.newsletter.from_addr)
-            try:
-                results = list(chosen.deliver(messages))
-            finally:
-                chosen.close()
-            lines += [f"test copy to {r.recipient}: {r.status} ({r.detail})" for r in results]
-            lines.append("test copies are not recorded")
-            code = 0 if all(r.status == "sent" for r in results) else 1
-            return SendReport(tuple(lines), code, period.key, tuple(results), tuple(outcomes))
+            return _test_copy(config, rendered, period, recipients, now, lines, outcomes, sender)
 
         issue = store.freeze_issue(
             period=period.key,
@@ -386,6 +340,96 @@ def run_send(
         results = _deliver(config, store, issue, recipients, chosen, now)
         report = _delivery_report(issue, results, lines)
         return _with_archive(config, store, replace(report, outcomes=tuple(outcomes)))
+
+
+def _complete(
+    config: Config, store: Store, frozen: StoredIssue, now: datetime, sender: Sender | None
+) -> SendReport:
+    """The period's issue is frozen: deliver it to whoever is still pending, or say it is done."""
+    from curator.deliver import make_sender
+
+    rows = [d for d in store.deliveries(frozen.id) if d.status == "pending"]
+    if not rows:
+        # Also writes any archive page an earlier run could not.
+        return _with_archive(config, store, _already_sent(store, frozen))
+    pending = [d.recipient for d in rows]
+    resume = [f"completing {frozen.period}: {len(pending)} recipients left"]
+    resume += [
+        f"{d.recipient} was being delivered when a run stopped at "
+        f"{d.handed_over_at:%Y-%m-%d %H:%M} UTC; sending again with the same "
+        "Message-ID (if the server had taken it, this is a second copy)"
+        for d in rows
+        if d.handed_over_at is not None
+    ]
+    chosen = sender or make_sender(config.delivery, config.newsletter.from_addr)
+    results = _deliver(config, store, frozen, pending, chosen, now)
+    return _with_archive(config, store, _delivery_report(frozen, results, resume))
+
+
+def _dry_run(  # noqa: PLR0917 - a private step of run_send
+    config: Config,
+    rendered: RenderedIssue,
+    period: Period,
+    recipients: Sequence[str],
+    now: datetime,
+    lines: list[str],
+    outcomes: Sequence[FeedOutcome],
+) -> SendReport:
+    """Write what would be sent to the outbox as ``dry-run-*.eml``; record nothing."""
+    from curator.deliver import OutboxSender
+
+    messages = _messages(
+        config,
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        period=period.key,
+        round_=0,
+        recipients=recipients,
+        now=now,
+    )
+    dry = [replace(m, name=f"dry-run-{m.name}") for m in messages]
+    results = list(OutboxSender(config.delivery.outbox_dir).deliver(dry))
+    written = tuple(config.delivery.outbox_dir / f"{m.name}.eml" for m in dry)
+    lines.append(
+        f"dry run: {len(written)} messages for {period.key} written to "
+        f"{config.delivery.outbox_dir}; nothing was sent or recorded"
+    )
+    return SendReport(tuple(lines), 0, period.key, tuple(results), tuple(outcomes), written)
+
+
+def _test_copy(  # noqa: PLR0917 - a private step of run_send
+    config: Config,
+    rendered: RenderedIssue,
+    period: Period,
+    recipients: Sequence[str],
+    now: datetime,
+    lines: list[str],
+    outcomes: Sequence[FeedOutcome],
+    sender: Sender | None,
+) -> SendReport:
+    """Send a test copy through the configured method to the --to addresses; record nothing."""
+    from curator.deliver import make_sender
+
+    messages = _messages(
+        config,
+        subject=f"[test] {rendered.subject}",
+        html=rendered.html,
+        text=rendered.text,
+        period=f"test-{period.key}",
+        round_=0,
+        recipients=recipients,
+        now=now,
+    )
+    chosen = sender or make_sender(config.delivery, config.newsletter.from_addr)
+    try:
+        results = list(chosen.deliver(messages))
+    finally:
+        chosen.close()
+    lines += [f"test copy to {r.recipient}: {r.status} ({r.detail})" for r in results]
+    lines.append("test copies are not recorded")
+    code = 0 if all(r.status == "sent" for r in results) else 1
+    return SendReport(tuple(lines), code, period.key, tuple(results), tuple(outcomes))
 
 
 def _deliver(  # noqa: PLR0917 - a private helper called from two places
@@ -408,20 +452,33 @@ def _deliver(  # noqa: PLR0917 - a private helper called from two places
         now=now,
     )
     results: list[DeliveryResult] = []
+
+    def handover(handed: Sequence[str]) -> None:
+        store.mark_handover(issue.id, handed, now)
+
     try:
-        for result in sender.deliver(messages):
+        for result in sender.deliver(messages, handover):
             store.mark_delivery(issue.id, result.recipient, result.status, result.detail, now)
             results.append(result)
     except DeliveryError as exc:
-        done = len(results)
-        left = len(recipients) - done
-        exc.message += (
-            f" ({done} delivered or refused before it, {left} left pending for the next run)"
-        )
+        rows = store.deliveries(issue.id)
+        sent = sum(1 for d in rows if d.status == "sent")
+        left = sum(1 for d in rows if d.status == "pending")
+        exc.message += f" ({sent} of {len(rows)} delivered so far, {left} pending for the next run)"
         raise
     finally:
         sender.close()
     return results
+
+
+def _distinct(recipients: Sequence[str]) -> tuple[str, ...]:
+    """The recipients in order, each mailbox once (``Ann <a@x.org>`` and ``a@x.org`` are one)."""
+    from email.utils import parseaddr
+
+    seen: dict[str, str] = {}
+    for recipient in recipients:
+        seen.setdefault((parseaddr(recipient)[1] or recipient).lower(), recipient)
+    return tuple(seen.values())
 
 
 def _delivery_report(

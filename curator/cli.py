@@ -263,7 +263,7 @@ def history(ctx: typer.Context) -> None:
             "round",
             "built (UTC)",
             "posts",
-            "sent",
+            "delivered",
             "failed",
             "pending",
             "question",

@@ -4,15 +4,19 @@ Senders (one protocol, one class each):
 
 - :class:`OutboxSender` writes ``.eml`` files; the default, so curator works with no mail account.
 - :class:`SmtpSender` talks to a mail server (starttls, ssl or none), one connection for all.
+- :class:`curator.postmark.PostmarkSender` calls Postmark's batch API, 500 messages a call.
 
 A sender yields one :class:`DeliveryResult` per message as soon as it is known, so the caller can
 record it in the ledger before the next message goes out. ``sent`` means the server (or the
 outbox) took it; ``failed`` means it will never take it (a 5xx refusal); ``pending`` means try
-again on the next run (a 4xx refusal or a lost connection).
+again on the next run (a 4xx refusal or a lost connection). Just before a message can be
+accepted, the sender calls ``handover`` with its recipients, so the ledger knows which
+recipients were in flight if the process dies before their result is recorded.
 
-To add another backend: write a class with ``deliver(messages)`` and ``close()``, yield a result
-per message, raise :class:`DeliveryError` only when nothing can be sent at all (bad login, no
-server), and add it to :func:`make_sender`.
+To add another backend: write a class with ``deliver(messages, handover)`` and ``close()``; call
+``handover`` right before the service could accept a message; yield a result per message; raise
+:class:`DeliveryError` only when nothing more can be sent in this run (bad login, no server,
+the sender address refused); and add it to :func:`make_sender`.
 """
 
 from __future__ import annotations
@@ -25,9 +29,10 @@ import smtplib
 import socket
 import ssl
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
@@ -37,6 +42,12 @@ from urllib.parse import urlsplit
 
 from curator.errors import DeliveryError
 from curator.models import DeliveryConfig, DeliveryResult, NewsletterConfig, SmtpConfig
+
+Handover = Callable[[Sequence[str]], None]
+
+
+def no_handover(recipients: Sequence[str]) -> None:
+    """A ``handover`` for deliveries nobody records (test copies, dry runs)."""
 
 
 @dataclass(frozen=True)
@@ -49,20 +60,39 @@ class Outgoing:
 
 
 class Sender(Protocol):
-    def deliver(self, messages: Sequence[Outgoing]) -> Iterator[DeliveryResult]: ...
+    def deliver(
+        self, messages: Sequence[Outgoing], handover: Handover = ...
+    ) -> Iterator[DeliveryResult]: ...
 
     def close(self) -> None: ...
 
 
 def _one_line(text: str) -> str:
-    """A header value that cannot split or add a header.
+    # Every character str.splitlines() breaks on is here (C0, DEL, C1 such as NEL, and the
+    # Unicode separators): the email package refuses or splits a header on any of them.
+    return re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+", " ", text).strip()
 
-    Control characters become spaces. ``=?`` is broken up too: the email package decodes
-    RFC 2047 encoded words in values it is given, so a feed title holding
-    ``=?utf-8?q?x=0D=0ABcc=3A_y?=`` would otherwise come out as a second header.
+
+def header_text(text: str) -> str:
+    """Text that can go into a header as it reads: one line, with no RFC 2047 encoded word.
+
+    Python's email package decodes ``=?charset?q?...?=`` in a value as the value is set; an
+    encoded CR LF then comes out raw when the message is written (Python 3.11.7 does this) and
+    adds a header. A zero-width space after ``=`` keeps such text literal, and keeps it readable.
     """
-    flat = re.sub(r"[\x00-\x1f\x7f\u2028\u2029]+", " ", text).strip()
-    return flat.replace("=?", "= ?")
+    return _one_line(text).replace("=?", "=\u200b?")
+
+
+def _address(text: str, key: str) -> Address:
+    name, addr = parseaddr(_one_line(text))
+    try:
+        # An Address object is stored as given: its display name is never parsed for encoded
+        # words, and the folder quotes or encodes it as needed.
+        return Address(display_name=header_text(name), addr_spec=addr)
+    except (ValueError, IndexError) as exc:
+        raise DeliveryError(
+            f"cannot write {text!r} as an email address: {exc}", hint=f"check {key}"
+        ) from exc
 
 
 def _domain(address: str) -> str:
@@ -75,11 +105,16 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "curator"
 
 
-def message_id(from_addr: str, period: str, round_: int, recipient: str) -> str:
+def message_id(newsletter: NewsletterConfig, period: str, round_: int, recipient: str) -> str:
     """A Message-ID on the sender's domain, the same every time for one issue and recipient,
-    so a resend after a crash is recognisable as the same message."""
-    digest = hashlib.sha256(recipient.lower().encode()).hexdigest()[:16]
-    return f"<curator.{_slug(period)}.{round_}.{digest}@{_domain(from_addr)}>"
+    so a resend after a crash is recognisable as the same message.
+
+    The list's title is part of the hash, so two newsletters sent from one domain to one reader
+    in the same period never share an id (a mail service would drop one as a duplicate).
+    """
+    seed = f"{newsletter.title}\0{recipient.lower()}"
+    digest = hashlib.sha256(seed.encode()).hexdigest()[:16]
+    return f"<curator.{_slug(period)}.{round_}.{digest}@{_domain(newsletter.from_addr)}>"
 
 
 def build_message(
@@ -93,14 +128,18 @@ def build_message(
     round_: int,
     date: datetime,
 ) -> Outgoing:
-    """One ``multipart/alternative`` message (text, then HTML) for one recipient."""
+    """One ``multipart/alternative`` message (text, then HTML) for one recipient.
+
+    Every header value passes through :func:`header_text` or is an :class:`Address`, so no
+    title or name (from a feed or from feeds.yaml) can split a header or add one.
+    """
     message = EmailMessage(policy=SMTP)
-    message["From"] = _one_line(newsletter.from_addr)
-    message["To"] = _one_line(recipient)
-    message["Subject"] = _one_line(subject)
+    message["From"] = _address(newsletter.from_addr, "newsletter.from")
+    message["To"] = _address(recipient, "newsletter.to")
+    message["Subject"] = header_text(subject)
     message["Date"] = format_datetime(date)
-    message["Message-ID"] = message_id(newsletter.from_addr, period, round_, recipient)
-    list_name = _one_line(newsletter.title).replace('"', "'")
+    message["Message-ID"] = message_id(newsletter, period, round_, recipient)
+    list_name = header_text(newsletter.title).replace('"', "'").replace("\\", "/")
     message["List-Id"] = (
         f'"{list_name}" <{_slug(newsletter.title)}.{_domain(newsletter.from_addr)}>'
     )
@@ -115,8 +154,12 @@ def build_message(
     message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     message.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
     digest = hashlib.sha256(recipient.lower().encode()).hexdigest()[:10]
-    name = f"{_slug(period)}-r{round_}-{_slug(recipient.split('@', maxsplit=1)[0])}-{digest}"
+    local = parseaddr(recipient)[1].split("@", maxsplit=1)[0]
+    name = f"{_slug(period)}-r{round_}-{_slug(local)}-{digest}"
     return Outgoing(recipient=recipient, message=message, name=name)
+
+
+# ---------------------------------------------------------------- outbox
 
 
 class OutboxSender:
@@ -126,7 +169,11 @@ class OutboxSender:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def deliver(self, messages: Sequence[Outgoing]) -> Iterator[DeliveryResult]:
+    def deliver(
+        self, messages: Sequence[Outgoing], handover: Handover = no_handover
+    ) -> Iterator[DeliveryResult]:
+        # No handover call: rewriting a file under the same name is idempotent, so a crash
+        # between the write and the ledger update can never leave a second copy.
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -154,123 +201,217 @@ def _atomic_write(target: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(temp, target)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
 
 
+# ---------------------------------------------------------------- SMTP
+
+
+class _ConnectionLost(Exception):
+    """The SMTP connection died (or the server said 421) in the middle of one message."""
+
+
 class SmtpSender:
-    """Sends over one SMTP connection, reconnecting once if the server drops it."""
+    """Sends over one SMTP connection, reconnecting once if the server drops it.
+
+    Each message is its own transaction (MAIL, RCPT, DATA), so a refusal is known per
+    recipient: 4xx stays pending for the next run, 5xx is failed for good. A server that
+    drops the connection again right after a reconnect ends the run; the recipients not yet
+    delivered stay pending.
+    """
 
     def __init__(self, config: SmtpConfig, envelope_from: str) -> None:
         self.config = config
         self.envelope_from = parseaddr(envelope_from)[1]
         self._smtp: smtplib.SMTP | None = None
 
+    @property
+    def where(self) -> str:
+        return f"{self.config.host}:{self.config.port}"
+
     def _connect(self) -> smtplib.SMTP:
         c = self.config
-        where = f"{c.host}:{c.port}"
+        if c.username and not c.password:
+            raise DeliveryError(
+                "delivery.smtp.username is set but CURATOR_SMTP_PASSWORD is empty",
+                hint="export CURATOR_SMTP_PASSWORD before running curator",
+            )
         context = ssl.create_default_context()
+        smtp: smtplib.SMTP | None = None
+        step = "connect"
         try:
-            smtp: smtplib.SMTP
             if c.security == "ssl":
                 smtp = smtplib.SMTP_SSL(c.host, c.port, timeout=c.timeout, context=context)
             else:
                 smtp = smtplib.SMTP(c.host, c.port, timeout=c.timeout)
                 if c.security == "starttls":
+                    step = "starttls"
                     smtp.starttls(context=context)
-            if c.username:
-                if not c.password:
-                    smtp.close()
-                    raise DeliveryError(
-                        "delivery.smtp.username is set but CURATOR_SMTP_PASSWORD is empty",
-                        hint="export CURATOR_SMTP_PASSWORD before running curator",
-                    )
+            if c.username and c.password:
+                step = "login"
                 smtp.login(c.username, c.password)
-        except smtplib.SMTPAuthenticationError as exc:
-            raise DeliveryError(
+            smtp.ehlo_or_helo_if_needed()
+        except Exception as exc:
+            if smtp is not None:
+                with contextlib.suppress(OSError):
+                    smtp.close()
+            raise self._connect_error(exc, step) from exc
+        return smtp
+
+    def _connect_error(self, exc: Exception, step: str) -> DeliveryError:
+        """The one line (and hint) that says what to change for a failed connection."""
+        c = self.config
+        where = self.where
+        if isinstance(exc, smtplib.SMTPAuthenticationError):
+            return DeliveryError(
                 f"the mail server {where} refused the login for {c.username} ({exc.smtp_code})",
                 hint="check delivery.smtp.username and CURATOR_SMTP_PASSWORD",
-            ) from None
-        except smtplib.SMTPNotSupportedError as exc:
-            raise DeliveryError(
+            )
+        if isinstance(exc, smtplib.SMTPNotSupportedError) and step == "login":
+            return DeliveryError(
+                f"the mail server {where} offers no login (AUTH) on this connection",
+                hint="set delivery.smtp.security to starttls or ssl, or remove "
+                "delivery.smtp.username",
+            )
+        if isinstance(exc, smtplib.SMTPNotSupportedError):
+            return DeliveryError(
                 f"the mail server {where} does not offer STARTTLS",
-                hint="set delivery.smtp.security to ssl (port 465) or none",
-            ) from exc
-        except ssl.SSLError as exc:
+                hint="set delivery.smtp.security to ssl (usually port 465), or none on a "
+                "trusted network",
+            )
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return DeliveryError(
+                f"the certificate of {where} cannot be trusted: {exc.verify_message}",
+                hint="check delivery.smtp.host (it must match the certificate); for a private "
+                "CA, point SSL_CERT_FILE at its certificate",
+            )
+        if isinstance(exc, ssl.SSLError):
             hint = (
-                "this port may expect STARTTLS: set delivery.smtp.security to starttls (587)"
+                "this port does not speak TLS from the start: set delivery.smtp.security to "
+                "starttls (usually port 587)"
                 if c.security == "ssl"
-                else "this port may expect TLS from the start: set security to ssl (465)"
+                else "set delivery.smtp.security to ssl if this port expects TLS from the start"
             )
-            raise DeliveryError(f"TLS with {where} failed: {exc.reason}", hint=hint) from None
-        except smtplib.SMTPServerDisconnected as exc:
-            hint = (
-                "the port may expect TLS from the start: set delivery.smtp.security to ssl"
-                if c.security != "ssl"
-                else "check delivery.smtp.host and port"
-            )
-            raise DeliveryError(
-                f"the mail server {where} closed the connection", hint=hint
-            ) from exc
-        except socket.gaierror:
-            raise DeliveryError(
+            return DeliveryError(f"TLS with {where} failed: {exc.reason or exc}", hint=hint)
+        if isinstance(exc, socket.gaierror):
+            return DeliveryError(
                 f"unknown mail server host {c.host!r}", hint="check delivery.smtp.host"
-            ) from None
-        except ConnectionRefusedError:
-            raise DeliveryError(
+            )
+        if isinstance(exc, ConnectionRefusedError):
+            return DeliveryError(
                 f"the mail server {where} refused the connection",
-                hint="check delivery.smtp.host and port, and that the server is running",
-            ) from None
-        except TimeoutError:
-            raise DeliveryError(
+                hint="check delivery.smtp.host and delivery.smtp.port, and that the server runs",
+            )
+        if isinstance(exc, TimeoutError | smtplib.SMTPServerDisconnected) and (
+            c.security != "ssl" and step == "connect"
+        ):
+            # A plain client waits for the greeting while an implicit-TLS server waits for a
+            # TLS hello: the usual sign of starttls/none pointed at port 465.
+            what = "sent no greeting" if isinstance(exc, TimeoutError) else "hung up"
+            return DeliveryError(
+                f"the mail server {where} {what} (waited {c.timeout:g} s)",
+                hint="if this port expects TLS from the start (usually 465), set "
+                "delivery.smtp.security to ssl; otherwise check delivery.smtp.host and port",
+            )
+        if isinstance(exc, TimeoutError):
+            return DeliveryError(
                 f"the mail server {where} did not answer in {c.timeout:g} s",
-                hint="check delivery.smtp.host and port",
-            ) from None
-        except (OSError, smtplib.SMTPException) as exc:
-            raise DeliveryError(f"cannot talk to the mail server {where}: {exc}") from None
-        return smtp
+                hint="check delivery.smtp.host and port, or raise delivery.smtp.timeout",
+            )
+        if isinstance(exc, smtplib.SMTPServerDisconnected):
+            return DeliveryError(
+                f"the mail server {where} closed the connection during {step}",
+                hint="check delivery.smtp.host, port and security",
+            )
+        if isinstance(exc, smtplib.SMTPResponseException):
+            answer = _text(exc.smtp_error)
+            return DeliveryError(
+                f"the mail server {where} refused {step}: {exc.smtp_code} {answer}",
+                hint="check delivery.smtp settings against your mail provider's instructions",
+            )
+        return DeliveryError(
+            f"cannot talk to the mail server {where}: {exc}",
+            hint="check delivery.smtp.host, port and security",
+        )
 
     def _session(self) -> smtplib.SMTP:
         if self._smtp is None:
             self._smtp = self._connect()
         return self._smtp
 
-    def deliver(self, messages: Sequence[Outgoing]) -> Iterator[DeliveryResult]:
+    def deliver(
+        self, messages: Sequence[Outgoing], handover: Handover = no_handover
+    ) -> Iterator[DeliveryResult]:
         for item in messages:
-            reconnected = False
-            while True:
+            for attempt in (1, 2):
                 smtp = self._session()
                 try:
-                    refused = smtp.send_message(
-                        item.message, from_addr=self.envelope_from, to_addrs=[item.recipient]
-                    )
-                except smtplib.SMTPRecipientsRefused as exc:
-                    code, reason = next(iter(exc.recipients.values()))
-                    yield _refusal(item.recipient, code, reason)
-                    break
-                except smtplib.SMTPResponseException as exc:
-                    yield _refusal(item.recipient, exc.smtp_code, exc.smtp_error)
-                    if isinstance(exc, smtplib.SMTPSenderRefused) and exc.smtp_code >= 500:
-                        raise DeliveryError(
-                            f"the mail server refused the sender {self.envelope_from}",
-                            hint="check newsletter.from: the server may not let you send as it",
-                        ) from None
-                    break
-                except (smtplib.SMTPServerDisconnected, ConnectionError, OSError) as exc:
+                    result = self._transaction(smtp, item, handover)
+                except _ConnectionLost as lost:
                     self._drop()
-                    if reconnected:
-                        yield DeliveryResult(item.recipient, "pending", f"connection lost: {exc}")
-                        break
-                    reconnected = True
-                    continue
-                if refused:
-                    code, reason = refused[item.recipient]
-                    yield _refusal(item.recipient, code, reason)
-                else:
-                    yield DeliveryResult(item.recipient, "sent", "250 accepted")
+                    if attempt == 1:
+                        continue
+                    yield DeliveryResult(item.recipient, "pending", f"connection lost: {lost}")
+                    raise DeliveryError(
+                        f"the mail server {self.where} dropped the connection again right "
+                        f"after a reconnect ({lost})",
+                        hint="run curator send again later; undelivered recipients stay pending",
+                    ) from None
+                yield result
                 break
+
+    def _transaction(
+        self, smtp: smtplib.SMTP, item: Outgoing, handover: Handover
+    ) -> DeliveryResult:
+        recipient = parseaddr(item.recipient)[1] or item.recipient
+        data = item.message.as_bytes()
+        try:
+            code, reply = smtp.mail(self.envelope_from)
+            if code != 250:
+                return self._refused_sender(smtp, item, code, reply)
+            code, reply = smtp.rcpt(recipient)
+            if code not in {250, 251}:
+                return self._refused(smtp, item, code, reply)
+            # From here the server may accept the message: the ledger must know it was in
+            # flight in case this process dies before the result is recorded.
+            handover([item.recipient])
+            code, reply = smtp.data(data)
+        except smtplib.SMTPDataError as exc:
+            return self._refused(smtp, item, exc.smtp_code, exc.smtp_error)
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            raise _ConnectionLost(str(exc) or type(exc).__name__) from exc
+        if code != 250:
+            return self._refused(smtp, item, code, reply)
+        return DeliveryResult(item.recipient, "sent", f"{code} {_text(reply)}")
+
+    def _refused(
+        self, smtp: smtplib.SMTP, item: Outgoing, code: int, reply: bytes | str
+    ) -> DeliveryResult:
+        if code == 421:
+            # "Service not available, closing channel": a drop, not an answer about this
+            # recipient.
+            raise _ConnectionLost(f"{code} {_text(reply)}")
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            smtp.rset()
+        return _refusal(item.recipient, code, reply)
+
+    def _refused_sender(
+        self, smtp: smtplib.SMTP, item: Outgoing, code: int, reply: bytes | str
+    ) -> DeliveryResult:
+        if 500 <= code < 600:
+            # The envelope sender is refused for every recipient alike: nobody is to blame
+            # but the configuration, so nobody is marked failed.
+            raise DeliveryError(
+                f"the mail server {self.where} refused the sender {self.envelope_from}: "
+                f"{code} {_text(reply)}",
+                hint="check newsletter.from: the server may not let this login send as it",
+            )
+        return self._refused(smtp, item, code, reply)
 
     def _drop(self) -> None:
         if self._smtp is not None:
@@ -285,9 +426,13 @@ class SmtpSender:
             self._drop()
 
 
+def _text(reply: bytes | str) -> str:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    return _one_line(text)
+
+
 def _refusal(recipient: str, code: int, reason: bytes | str) -> DeliveryResult:
-    text = reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
-    detail = f"{code} {_one_line(text)}"
+    detail = f"{code} {_text(reason)}"
     # 4xx is "try again later": keep it pending for the next run. 5xx is final.
     return DeliveryResult(recipient, "pending" if 400 <= code < 500 else "failed", detail)
 

@@ -282,6 +282,9 @@ class DeliveryRow:
     answer: str | None = None
     error: str | None = None
     updated_at: datetime | None = None
+    # When the message was handed to the server; set on a pending row only if a run died
+    # before the server's answer was recorded (the recipient may already have a copy).
+    handed_over_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,17 @@
 Up to 500 messages go in one call to ``/email/batch``; Postmark answers with one result per
 message, in order, which maps straight onto the per-recipient ledger. Only this module and
 :mod:`curator.fetch` import httpx.
+
+How answers map to the ledger:
+
+- HTTP 200, per message ``ErrorCode`` 0: sent (Postmark's MessageID is kept as the answer).
+- ``ErrorCode`` 406 (inactive recipient) or 300 (invalid request) for some messages: failed for
+  good. When every message of a batch got the same 300, the request is at fault, not the
+  recipients: they stay pending and the run stops with Postmark's message.
+- ``ErrorCode`` of an account problem (sender signature, credits, account pending): the run
+  stops with a hint; nobody is marked failed.
+- HTTP 401 / 403 / 422: the run stops with a hint; the batch stays pending.
+- HTTP 429 or 5xx, a timeout or no connection: the batch stays pending and the run stops.
 """
 
 from __future__ import annotations
@@ -12,13 +23,21 @@ from typing import Any
 
 import httpx
 
-from curator.deliver import Outgoing
+from curator.deliver import Handover, Outgoing, no_handover
 from curator.errors import DeliveryError
 from curator.models import DeliveryResult, PostmarkConfig
 
 BATCH_SIZE = 500
-# Postmark error codes that mean "this recipient, for good": inactive, invalid address.
-_FINAL_CODES = frozenset({300, 406, 422})
+# Codes about one recipient, for good: inactive (bounced or complained), invalid request.
+_FINAL_CODES = frozenset({300, 406})
+# Codes about the account or the sender, the same for every message: fix and run again.
+_ACCOUNT_CODES = {
+    400: "Postmark has no sender signature for newsletter.from",
+    401: "the sender signature for newsletter.from is not confirmed yet",
+    405: "the Postmark account may not send (out of credits?)",
+    412: "the Postmark account is pending approval",
+    413: "the Postmark account may not send",
+}
 
 
 def _payload(item: Outgoing, stream: str) -> dict[str, Any]:
@@ -32,7 +51,7 @@ def _payload(item: Outgoing, stream: str) -> dict[str, Any]:
     ]
     return {
         "From": str(message["From"]),
-        "To": item.recipient,
+        "To": str(message["To"]),
         "Subject": str(message["Subject"]),
         "TextBody": text.get_content() if text is not None else "",
         "HtmlBody": html.get_content() if html is not None else "",
@@ -54,45 +73,79 @@ class PostmarkSender:
         self.client = client or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0))
         self._own = client is None
 
-    def deliver(self, messages: Sequence[Outgoing]) -> Iterator[DeliveryResult]:
+    def deliver(
+        self, messages: Sequence[Outgoing], handover: Handover = no_handover
+    ) -> Iterator[DeliveryResult]:
         for start in range(0, len(messages), BATCH_SIZE):
             batch = messages[start : start + BATCH_SIZE]
-            yield from self._send_batch(batch)
+            yield from self._send_batch(batch, handover)
 
-    def _send_batch(self, batch: Sequence[Outgoing]) -> Iterator[DeliveryResult]:
+    def _send_batch(
+        self, batch: Sequence[Outgoing], handover: Handover
+    ) -> Iterator[DeliveryResult]:
         body = [_payload(item, self.config.message_stream) for item in batch]
         headers = {
             "Accept": "application/json",
             "X-Postmark-Server-Token": self.config.token or "",
         }
+        handover([item.recipient for item in batch])
         try:
             response = self.client.post(self.config.endpoint, json=body, headers=headers)
         except httpx.HTTPError as exc:
             # Nothing is known about this batch: keep every recipient pending for the next run.
-            for item in batch:
-                yield DeliveryResult(item.recipient, "pending", f"Postmark unreachable: {exc}")
-            return
-        if response.status_code == 401:
+            # (After a read timeout Postmark may have taken it; the ledger marked the batch as
+            # handed over, so the next run says they may get a second copy.)
+            reason = str(exc) or type(exc).__name__
+            yield from _pending(batch, f"Postmark unreachable: {reason}")
             raise DeliveryError(
-                "Postmark refused the server token (401)",
-                hint="check CURATOR_POSTMARK_TOKEN",
+                f"cannot reach Postmark at {self.config.endpoint}: {reason}",
+                hint="check the network (and delivery.postmark.endpoint), then run again; "
+                "undelivered recipients stay pending",
+            ) from exc
+        status = response.status_code
+        if status != 200:
+            # A definite answer: Postmark took none of the batch.
+            yield from _pending(batch, f"Postmark answered {status}")
+        if status in {401, 403}:
+            raise DeliveryError(
+                f"Postmark refused the server token ({status}): {_error_text(response)}",
+                hint="check CURATOR_POSTMARK_TOKEN: it must be a server token, not the "
+                "account token",
             )
-        if response.status_code >= 500 or response.status_code == 429:
-            for item in batch:
-                yield DeliveryResult(
-                    item.recipient, "pending", f"Postmark answered {response.status_code}"
-                )
-            return
-        if response.status_code != 200:
-            detail = _error_text(response)
-            raise DeliveryError(f"Postmark refused the batch ({response.status_code}): {detail}")
-        answers = response.json()
-        if not isinstance(answers, list) or len(answers) != len(batch):
-            for item in batch:
-                yield DeliveryResult(item.recipient, "pending", "Postmark's answer was unreadable")
-            return
-        for item, answer in zip(batch, answers, strict=True):
-            code = int(answer.get("ErrorCode", -1))
+        if status == 429 or status >= 500:
+            raise DeliveryError(
+                f"Postmark is not taking messages right now ({status})",
+                hint="run curator send again later; undelivered recipients stay pending",
+            )
+        if status != 200:
+            raise DeliveryError(
+                f"Postmark refused the batch ({status}): {_error_text(response)}",
+                hint="check delivery.postmark and newsletter.from",
+            )
+        answers = _answers(response, len(batch))
+        if answers is None:
+            yield from _pending(batch, "Postmark's answer was unreadable")
+            raise DeliveryError(
+                "Postmark's answer to a batch was unreadable; its recipients stay pending",
+                hint="check delivery.postmark.endpoint points at /email/batch",
+            )
+        codes = [_code(answer) for answer in answers]
+        account = next((code for code in codes if code in _ACCOUNT_CODES), None)
+        if account is not None:
+            # Yield what is known first: some messages may have gone before the problem.
+            yield from _sent_or_pending(batch, answers)
+            raise DeliveryError(
+                f"{_ACCOUNT_CODES[account]} (Postmark {account})",
+                hint="fix it in Postmark or newsletter.from, then run curator send again",
+            )
+        if len(set(codes)) == 1 and codes[0] == 300 and len(batch) > 1:
+            message = str(answers[0].get("Message", ""))
+            yield from _sent_or_pending(batch, answers)
+            raise DeliveryError(
+                f"Postmark refused every message of the batch: {message}",
+                hint="check newsletter.from and newsletter.to",
+            )
+        for item, answer, code in zip(batch, answers, codes, strict=True):
             text = str(answer.get("Message", ""))
             if code == 0:
                 yield DeliveryResult(item.recipient, "sent", f"Postmark {answer.get('MessageID')}")
@@ -106,8 +159,47 @@ class PostmarkSender:
             self.client.close()
 
 
+def _pending(batch: Sequence[Outgoing], detail: str) -> Iterator[DeliveryResult]:
+    for item in batch:
+        yield DeliveryResult(item.recipient, "pending", detail)
+
+
+def _sent_or_pending(
+    batch: Sequence[Outgoing], answers: list[dict[str, Any]]
+) -> Iterator[DeliveryResult]:
+    for item, answer in zip(batch, answers, strict=True):
+        if _code(answer) == 0:
+            yield DeliveryResult(item.recipient, "sent", f"Postmark {answer.get('MessageID')}")
+        else:
+            yield DeliveryResult(
+                item.recipient, "pending", f"Postmark {_code(answer)}: {answer.get('Message', '')}"
+            )
+
+
+def _code(answer: dict[str, Any]) -> int:
+    try:
+        return int(answer.get("ErrorCode", -1))
+    except (TypeError, ValueError):
+        return -1
+
+
+def _answers(response: httpx.Response, expected: int) -> list[dict[str, Any]] | None:
+    try:
+        answers = response.json()
+    except ValueError:
+        return None
+    if not isinstance(answers, list) or len(answers) != expected:
+        return None
+    if not all(isinstance(answer, dict) for answer in answers):
+        return None
+    return answers
+
+
 def _error_text(response: httpx.Response) -> str:
     try:
-        return str(response.json().get("Message", response.text[:200]))
+        data = response.json()
     except ValueError:
         return response.text[:200]
+    if isinstance(data, dict):
+        return str(data.get("Message", response.text[:200]))
+    return response.text[:200]

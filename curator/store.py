@@ -90,6 +90,9 @@ CREATE TABLE deliveries (
     error      TEXT,
     attempts   INTEGER NOT NULL DEFAULT 0,
     updated_at TEXT NOT NULL,
+    -- set when the message is handed to the server, cleared when its outcome is recorded:
+    -- a pending row that still has it was in flight when a run died
+    handed_over_at TEXT,
     PRIMARY KEY (issue_id, recipient)
 );
 CREATE TABLE question_uses (
@@ -178,7 +181,9 @@ class Store:
         try:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA foreign_keys=ON")
-            connection.execute("PRAGMA synchronous=NORMAL")
+            # FULL: a delivery marked sent must survive a power cut too, or the next run
+            # would send it again. The cost is one fsync per recipient, small beside SMTP.
+            connection.execute("PRAGMA synchronous=FULL")
             store._migrate()
         except sqlite3.DatabaseError as exc:
             connection.close()
@@ -461,9 +466,22 @@ class Store:
                 answer=row["answer"],
                 error=row["error"],
                 updated_at=_time(row["updated_at"]),
+                handed_over_at=_time(row["handed_over_at"]),
             )
             for row in rows
         ]
+
+    def mark_handover(self, issue_id: int, recipients: Sequence[str], now: datetime) -> None:
+        """Note that messages for ``recipients`` are about to be handed to the server.
+
+        Committed before the server can accept them, so a run that dies before their outcome
+        is recorded leaves a trace: the next run knows they may already have a copy.
+        """
+        with self.transaction():
+            self.db.executemany(
+                "UPDATE deliveries SET handed_over_at = ? WHERE issue_id = ? AND recipient = ?",
+                [(_iso(now), issue_id, r) for r in recipients],
+            )
 
     def mark_delivery(
         self, issue_id: int, recipient: str, status: DeliveryStatus, detail: str, now: datetime
@@ -473,7 +491,8 @@ class Store:
         with self.transaction():
             self.db.execute(
                 f"""UPDATE deliveries SET status = ?, {column} = ?, updated_at = ?,
-                    attempts = attempts + 1 WHERE issue_id = ? AND recipient = ?""",  # noqa: S608 - column is one of two names
+                    attempts = attempts + 1, handed_over_at = NULL
+                    WHERE issue_id = ? AND recipient = ? AND status != 'sent'""",  # noqa: S608 - column is one of two names
                 (status, detail, _iso(now), issue_id, recipient),
             )
 

@@ -256,7 +256,7 @@ class _Handler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.inbox.drop_after is not None and len(self.inbox.messages) >= self.inbox.drop_after:
-            session.transport.close()
+            server.transport.close()
             return "421 closing"
         self.inbox.messages.append(
             (envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content))
