@@ -109,7 +109,10 @@ def make_client(config: FetchConfig) -> httpx.AsyncClient:
     """One client for the whole run: keep-alive, compression, redirects capped."""
     return httpx.AsyncClient(
         headers={"User-Agent": USER_AGENT, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"},
-        timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout),
+        # The feed's total deadline (asyncio.timeout in Fetcher.fetch) is the real bound; httpx's
+        # own read/write/pool timeouts sit just behind it as a backstop, so a stalled server is
+        # reported by the deadline with one clear message.
+        timeout=httpx.Timeout(config.timeout + 1, connect=config.connect_timeout),
         follow_redirects=True,
         max_redirects=config.max_redirects,
         limits=httpx.Limits(
