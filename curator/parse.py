@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import io
 import multiprocessing
+import re
 import time
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
@@ -114,6 +115,7 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
     """Parse ``body`` fetched from ``url``; raise ParseError when it is not a feed at all."""
     import feedparser
 
+    body = _utf16_without_bom(body)
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type
@@ -157,6 +159,25 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
     return ParsedFeed(
         title=nz.cut_text(title, 200) or None, link=base, entries=tuple(entries), warning=warning
     )
+
+
+_XML_ENCODING = re.compile(rb"""^(<\?xml[^>]*?encoding=)(["'])[^"']*\2""")
+
+
+def _utf16_without_bom(body: bytes) -> bytes:
+    """UTF-16 without a byte-order mark, which feedparser cannot read, as UTF-8.
+
+    XML 1.0 appendix F: a document starting ``00 3C`` or ``3C 00`` is UTF-16, big- or
+    little-endian. The encoding declaration is rewritten to match the new bytes.
+    """
+    if len(body) < 4 or body[:2] not in (b"\x00<", b"<\x00") or body[2:4] in (b"\x00\x00",):
+        return body
+    codec = "utf-16-be" if body[0] == 0 else "utf-16-le"
+    try:
+        text = body.decode(codec)
+    except UnicodeDecodeError:
+        return body
+    return _XML_ENCODING.sub(rb"\1\2utf-8\2", text.encode("utf-8"), count=1)
 
 
 def _short(exc: object) -> str:
