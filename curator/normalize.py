@@ -22,7 +22,14 @@ _TRACKING_NAMES = frozenset(
     }
 )  # fmt: skip
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
+# Control characters and line/paragraph separators become a space in text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+# Invisible format characters are removed: soft hyphens, zero-width space, byte-order marks
+# and the bidirectional overrides that can make a subject line read backwards. Zero-width
+# (non-)joiners stay: Persian, Indic scripts and emoji sequences need them.
+_INVISIBLE = re.compile(
+    r"[\xad\u061c\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
 _SPACE = re.compile(r"\s+")
 _SKIP_TAGS = frozenset(
     {
@@ -48,7 +55,7 @@ def safe_http_url(url: str | None, base: str | None = None) -> str | None:
     """``url`` made absolute against ``base``, or None unless it is a plain http(s) URL."""
     if not url:
         return None
-    url = _CONTROL.sub("", url).strip()
+    url = _INVISIBLE.sub("", _CONTROL.sub("", url)).strip()
     if base:
         try:
             url = urljoin(base, url)
@@ -113,13 +120,17 @@ def entry_key(guid: str | None, link: str | None, title: str, published_iso: str
     """A stable identity for an entry: its guid, else its link, else a hash of title and date.
 
     URL-shaped guids go through :func:`url_identity`, so a feed that moves to https or adds
-    tracking parameters to its ids does not make old posts look new.
+    tracking parameters to its ids does not make old posts look new. The fragment is kept:
+    single-page feeds (changelogs, link blogs) tell their posts apart by it alone.
     """
     for candidate in (guid, link):
         if candidate and candidate.strip():
             value = candidate.strip()
             ident = url_identity(value) if re.match(r"(?i)https?://", value) else None
-            return f"url:{ident}" if ident else f"id:{value[:500]}"
+            if ident is None:
+                return f"id:{value[:500]}"
+            fragment = urlsplit(value).fragment if "#" in value else ""
+            return f"url:{ident}#{fragment}" if fragment else f"url:{ident}"
     digest = hashlib.sha256(f"{title}\x00{published_iso or ''}".encode()).hexdigest()[:32]
     return f"hash:{digest}"
 
@@ -166,7 +177,7 @@ def plain_text(markup: str | None) -> str:
             text = re.sub(r"<[^>]*>", " ", markup)
     else:
         text = markup
-    text = unicodedata.normalize("NFC", _CONTROL.sub(" ", text))
+    text = unicodedata.normalize("NFC", _INVISIBLE.sub("", _CONTROL.sub(" ", text)))
     return _SPACE.sub(" ", text).strip()
 
 
@@ -186,7 +197,7 @@ def clean_title(raw: str | None, fallback: str = "(untitled)", *, markup: bool =
 def _plain_line(raw: str | None) -> str:
     if not raw:
         return ""
-    text = unicodedata.normalize("NFC", _CONTROL.sub(" ", raw))
+    text = unicodedata.normalize("NFC", _INVISIBLE.sub("", _CONTROL.sub(" ", raw)))
     return _SPACE.sub(" ", text).strip()
 
 

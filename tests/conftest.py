@@ -4,6 +4,7 @@ feed builders and a config writer. Nothing here touches the internet."""
 from __future__ import annotations
 
 import gzip
+import os
 import socket
 import threading
 import time
@@ -22,10 +23,13 @@ CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
 
 
 def corpus_dir() -> Path:
-    """The shared corpus folder, or skip the test when it is absent."""
-    if not CORPUS.is_dir():
-        pytest.skip("../shared/corpus is not present")
-    return CORPUS
+    """The shared corpus folder, or skip the test when it is absent.
+
+    CORPUS_DIR overrides the place, for checkouts that do not sit beside ``shared/``."""
+    folder = Path(os.environ.get("CORPUS_DIR") or CORPUS)
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is not present")
+    return folder
 
 
 # ---------------------------------------------------------------- feeds

@@ -18,8 +18,10 @@ from curator.parse import parse_feed
     [
         # guid that moved to https, gained www. and tracking parameters
         (("http://blog.example/p/1", None), ("https://www.blog.example/p/1?utm_source=rss", None)),
-        # trailing slash and fragment
-        (("https://blog.example/p/1/", None), ("https://blog.example/p/1#comments", None)),
+        # trailing slash
+        (("https://blog.example/p/1/", None), ("https://blog.example/p/1", None)),
+        # a fragment survives the same changes around it
+        (("http://blog.example/log#v2", None), ("https://www.blog.example/log/?ref=x#v2", None)),
         # host case and default port
         (("https://Blog.Example:443/p/1", None), ("https://blog.example/p/1", None)),
         # no guid: the link is the identity, and survives the same changes
@@ -41,6 +43,9 @@ def test_entry_key_survives_scheme_host_and_tracking_changes(
         (("https://blog.example/p/1", None), ("https://blog.example/p/2", None)),
         (("https://blog.example/?p=1", None), ("https://blog.example/?p=2", None)),
         (("tag:x,2026:1", None), ("tag:x,2026:2", None)),
+        # single-page feeds tell posts apart by the fragment alone
+        (("https://blog.example/log#v1", None), ("https://blog.example/log#v2", None)),
+        ((None, "https://blog.example/log#v1"), (None, "https://blog.example/log")),
     ],
 )
 def test_entry_key_tells_different_posts_apart(
@@ -124,6 +129,9 @@ def test_safe_http_url_makes_absolute_and_refuses_other_schemes(
         ("Evil<script>alert(1)</script> title", True, "Evil title"),
         ("Bell\x08and\x07whistle", True, "Bell and whistle"),
         ("Sep\u2028arated\u2029lines", True, "Sep arated lines"),
+        ("soft\xadhyphen, zero\u200bwidth", True, "softhyphen, zerowidth"),
+        ("\u202eevil\u202c reversed", False, "evil reversed"),
+        ("پی\u200cاچ\u200cپی", False, "پی\u200cاچ\u200cپی"),
         # plain-text titles (Atom type="text", RSS text) keep what looks like markup
         ("Why <table> is slow & what to do", False, "Why <table> is slow & what to do"),
         ("Fish & Chips <3", False, "Fish & Chips <3"),
