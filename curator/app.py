@@ -112,9 +112,10 @@ def _backed_off(
         if decision.due or known is None or decision.next_try is None:
             due.append(feed)
             continue
+        times = "once" if decision.failures == 1 else f"{decision.failures} times in a row"
         note = (
-            f"backed off after {decision.failures} failures in a row, next try after "
-            f"{decision.next_try:%Y-%m-%d %H:%M} UTC (last error: {known.last_error})"
+            f"failed {times}, next try after {decision.next_try:%Y-%m-%d %H:%M} UTC; "
+            f"last error: {known.last_error}"
         )
         resting[feed.url] = FeedOutcome(feed, FetchResult(feed, "skipped", error=note))
     return due, resting

@@ -235,7 +235,8 @@ def fetch(ctx: typer.Context, now: NowOption = None) -> None:
             if o.fetch.status == "skipped":
                 note = o.fetch.error or ""
             if o.fetch.permanent_redirect:
-                note = f"moved to {o.fetch.permanent_redirect}; {note}".rstrip("; ")
+                moved = f"moved for good to {o.fetch.permanent_redirect}: update feeds.yaml"
+                note = f"{moved}; {note}" if note else moved
             elapsed = "" if o.fetch.status == "skipped" else f"{o.fetch.elapsed:.2f}s"
             table.add_row(o.feed.name, _fetch_status(o), str(o.new_entries), elapsed, note)
         Console(width=max(100, Console().width)).print(table)

@@ -94,7 +94,7 @@ def test_fetch_backs_off_a_failing_feed_and_send_still_tries_it(
     rested = run_fetch(config, WEDNESDAY + 0.5 * H)
     # the good feed's server sends the same body again: skipped by its hash
     assert [o.fetch.status for o in rested] == ["unchanged", "skipped"]
-    assert "backed off after 1 failures" in (rested[1].fetch.error or "")
+    assert "failed once, next try after 2026-11-25 13:00 UTC" in (rested[1].fetch.error or "")
     assert "HTTP 500" in (rested[1].fetch.error or "")
     assert len(feed_server.hits("/broken.xml")) == 1
 
@@ -164,7 +164,7 @@ def test_fetch_command_prints_a_table_and_plain_progress_lines(
     assert result.exit_code == 0, result.output
     assert "fetched Good: ok" in result.stderr
     assert "fetched Broken: failed (500)" in result.stderr
-    for word in ("feed", "status", "new", "time", "note", "failed (500)", "moved to"):
+    for word in ("feed", "status", "new", "time", "note", "failed (500)", "moved for good"):
         assert word in result.stdout
     good_row = next(line for line in result.stdout.splitlines() if "Good" in line)
     assert " 1 " in good_row  # one new entry
