@@ -102,6 +102,12 @@ class Seen:
     headers: dict[str, str]
 
 
+class _ListeningServer(ThreadingHTTPServer):
+    # The default backlog of 5 overflows when dozens of feeds connect at once; the kernel
+    # then drops SYNs and the client retries a second later, which looks like a slow server.
+    request_queue_size = 256
+
+
 class FeedServer:
     """A threaded HTTP server on 127.0.0.1 with routes set by the test."""
 
@@ -185,7 +191,7 @@ class FeedServer:
                 except (BrokenPipeError, ConnectionResetError, OSError):
                     return
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _ListeningServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
