@@ -9,10 +9,8 @@ with the store beside them.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -63,16 +61,12 @@ async def _fetch_and_parse(
     progress: Progress | None,
 ) -> list[FeedOutcome]:
     from curator.fetch import Fetcher, make_client
-    from curator.parse import parse_feed
+    from curator.parse import ParsePool
 
-    loop = asyncio.get_running_loop()
-    pool: Executor | None = None
-    if len(feeds) >= PARSE_POOL_MIN and (os.cpu_count() or 1) > 1:
-        # feedparser is CPU-bound: parse in other processes while this one keeps fetching.
-        pool = ProcessPoolExecutor(
-            max_workers=min(4, os.cpu_count() or 1),
-            mp_context=multiprocessing.get_context("fork"),
-        )
+    cpus = os.cpu_count() or 1
+    # feedparser is CPU-bound: with many feeds, parse in other processes while this one
+    # keeps fetching; with few, a thread is enough and starts at once.
+    parser = ParsePool(min(4, cpus) if len(feeds) >= PARSE_POOL_MIN and cpus > 1 else 0)
     own_client = client is None
     http = client or make_client(config.fetch)
     fetcher = Fetcher(http, config.fetch)
@@ -83,9 +77,7 @@ async def _fetch_and_parse(
         if result.status == "ok" and result.body is not None:
             url = result.final_url or feed.url
             try:
-                parsed = await loop.run_in_executor(
-                    pool, parse_feed, result.body, url, result.content_type
-                )
+                parsed = await parser.parse(result.body, url, result.content_type)
                 outcome = FeedOutcome(feed, result, parsed=parsed)
             except ParseError as exc:
                 outcome = FeedOutcome(feed, result, error=str(exc))
@@ -98,8 +90,37 @@ async def _fetch_and_parse(
     finally:
         if own_client:
             await http.aclose()
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+        parser.close()
+
+
+def _backed_off(
+    config: Config, store: Store, now: datetime
+) -> tuple[list[FeedConfig], dict[str, FeedOutcome]]:
+    """Split the enabled feeds into those due now and those left alone by the backoff."""
+    from curator.health import fetch_due
+
+    period = select.period_for(now, config.newsletter.cadence, config.newsletter.timezone)
+    health = store.feed_health()
+    due: list[FeedConfig] = []
+    resting: dict[str, FeedOutcome] = {}
+    for feed in config.enabled_feeds:
+        known = health.get(feed.url)
+        decision = fetch_due(
+            failures=known.consecutive_failures if known else 0,
+            last_attempt=known.last_attempt if known else None,
+            now=now,
+            period_start=period.start,
+        )
+        if decision.due or known is None or decision.next_try is None:
+            due.append(feed)
+            continue
+        times = "once" if decision.failures == 1 else f"{decision.failures} times in a row"
+        note = (
+            f"failed {times}, next try after {decision.next_try:%Y-%m-%d %H:%M} UTC; "
+            f"last error: {known.last_error}"
+        )
+        resting[feed.url] = FeedOutcome(feed, FetchResult(feed, "skipped", error=note))
+    return due, resting
 
 
 def fetch_feeds(
@@ -109,18 +130,38 @@ def fetch_feeds(
     *,
     client: httpx.AsyncClient | None = None,
     progress: Progress | None = None,
+    honour_backoff: bool = False,
 ) -> list[FeedOutcome]:
-    """Fetch every enabled feed, store what is new, and return one outcome per feed."""
-    outcomes = asyncio.run(
-        _fetch_and_parse(config.enabled_feeds, store.validators(), config, client, progress)
-    )
+    """Fetch every enabled feed, store what is new, and return one outcome per feed.
+
+    With ``honour_backoff``, a feed that keeps failing is left alone until its backoff
+    interval has passed (see :mod:`curator.health`), but never for a whole issue period.
+    ``send`` and ``preview`` leave it off: they run once per period and try every feed.
+    """
+    feeds: list[FeedConfig] = list(config.enabled_feeds)
+    resting: dict[str, FeedOutcome] = {}
+    if honour_backoff:
+        feeds, resting = _backed_off(config, store, now)
+        if progress is not None:
+            for outcome in resting.values():
+                progress(outcome)
+    fetched_now = asyncio.run(_fetch_and_parse(feeds, store.validators(), config, client, progress))
+    by_url = {o.feed.url: o for o in fetched_now}
     stored: list[FeedOutcome] = []
-    for outcome in outcomes:
+    for feed in config.enabled_feeds:
+        if feed.url in resting:
+            stored.append(resting[feed.url])
+            continue
+        outcome = by_url[feed.url]
         fetched = _without_body(outcome.fetch)
         parsed = outcome.parsed
-        store.record_fetch(fetched, now, parsed.title if parsed else None)
         if outcome.error is not None and fetched.ok:
-            store.record_parse_failure(outcome.feed.url, outcome.error)
+            # Fetched but not a feed: a failure for the feed's health, and its validators
+            # are not kept, so the next run reads (and judges) the body again.
+            failed = replace(fetched, status="failed", error=outcome.error)
+            store.record_fetch(failed, now)
+        else:
+            store.record_fetch(fetched, now, parsed.title if parsed else None)
         new = 0
         if parsed is not None:
             new = store.save_entries(outcome.feed.url, outcome.feed.name, parsed.entries, now)
@@ -141,7 +182,9 @@ def run_fetch(
 ) -> list[FeedOutcome]:
     """``curator fetch``: fetch and store only."""
     with RunLock(config.state_path), Store.open(config.state_path) as store:
-        return fetch_feeds(config, store, now, client=client, progress=progress)
+        return fetch_feeds(
+            config, store, now, client=client, progress=progress, honour_backoff=True
+        )
 
 
 # ---------------------------------------------------------------- building an issue

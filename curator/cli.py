@@ -14,12 +14,15 @@ import webbrowser
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from curator import __version__
 from curator.errors import CuratorError
+
+if TYPE_CHECKING:
+    from curator.models import FeedOutcome
 
 T = TypeVar("T")
 
@@ -200,7 +203,6 @@ def preview(
 def fetch(ctx: typer.Context, now: NowOption = None) -> None:
     """Fetch and store all feeds; print a status table per feed."""
     from curator.app import run_fetch
-    from curator.models import FeedOutcome
 
     def work() -> int:
         from rich.console import Console
@@ -221,27 +223,44 @@ def fetch(ctx: typer.Context, now: NowOption = None) -> None:
         else:
 
             def line(outcome: FeedOutcome) -> None:
-                state = "ok" if outcome.ok else "failed"
-                print(f"fetched {outcome.feed.name}: {state}", file=sys.stderr, flush=True)
+                print(
+                    f"fetched {outcome.feed.name}: {_fetch_status(outcome)}",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
             outcomes = run_fetch(config, _now(now), progress=line)
         table = Table(title=f"{total} feeds")
         for column in ("feed", "status", "new", "time", "note"):
             table.add_column(column, overflow="fold")
         for o in outcomes:
-            status = {"ok": "ok", "not_modified": "304", "unchanged": "same", "failed": "failed"}[
-                o.fetch.status
-            ]
-            if o.fetch.ok and not o.ok:
-                status = "bad feed"
             note = o.error or (o.parsed.warning if o.parsed and o.parsed.warning else "")
+            if o.fetch.status == "skipped":
+                note = o.fetch.error or ""
             if o.fetch.permanent_redirect:
-                note = f"moved to {o.fetch.permanent_redirect}; {note}".rstrip("; ")
-            table.add_row(o.feed.name, status, str(o.new_entries), f"{o.fetch.elapsed:.2f}s", note)
+                moved = f"moved for good to {o.fetch.permanent_redirect}: update feeds.yaml"
+                note = f"{moved}; {note}" if note else moved
+            elapsed = "" if o.fetch.status == "skipped" else f"{o.fetch.elapsed:.2f}s"
+            table.add_row(o.feed.name, _fetch_status(o), str(o.new_entries), elapsed, note)
         Console(width=max(100, Console().width)).print(table)
         return 1 if outcomes and all(not o.ok for o in outcomes) else 0
 
     raise typer.Exit(_guard(ctx, work))
+
+
+def _fetch_status(o: FeedOutcome) -> str:
+    """One word or code for a feed's fetch: what the status column shows."""
+    if o.fetch.ok and not o.ok:
+        return "bad feed"
+    if o.fetch.status == "failed" and o.fetch.http_status:
+        return f"failed ({o.fetch.http_status})"
+    return {
+        "ok": "ok",
+        "not_modified": "304",
+        "unchanged": "same",
+        "failed": "failed",
+        "skipped": "backed off",
+    }[o.fetch.status]
 
 
 @app.command()

@@ -83,8 +83,15 @@ def header_text(text: str) -> str:
     return _one_line(text).replace("=?", "=\u200b?")
 
 
+# Python's email folder drops the quotes of a display name it has to split across lines, and
+# what was one quoted name parses back as other addresses. A name this short is never split.
+DISPLAY_NAME_MAX = 64
+
+
 def _address(text: str, key: str) -> Address:
     name, addr = parseaddr(_one_line(text))
+    if len(name) > DISPLAY_NAME_MAX:
+        name = name[:DISPLAY_NAME_MAX].rsplit(" ", 1)[0].rstrip(" ,;:")
     try:
         # An Address object is stored as given: its display name is never parsed for encoded
         # words, and the folder quotes or encodes it as needed.

@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import random
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -40,11 +41,78 @@ class _TooLarge(Exception):
     pass
 
 
+class _BadEncoding(Exception):
+    pass
+
+
+class BoundedDecoder:
+    """Undoes ``Content-Encoding`` (identity, gzip, deflate) and never yields more than
+    ``limit`` bytes in total, however small the compressed input.
+
+    httpx's own decoders inflate each network chunk whole, so a 64 KiB chunk of a gzip bomb
+    becomes tens of MiB before anyone can count it; here zlib is asked for at most the room
+    left plus one byte, so memory stays at the cap.
+    """
+
+    def __init__(self, encoding: str | None, limit: int) -> None:
+        codings = [c.strip().lower() for c in (encoding or "").split(",")]
+        codings = [c for c in codings if c and c != "identity"]
+        if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
+            raise _BadEncoding(encoding or "")
+        self.coding = codings[0] if codings else None
+        self.room = limit
+        self._zlib = self._inflater(raw_deflate=False) if self.coding else None
+        self._sniffed = False
+
+    def _inflater(self, *, raw_deflate: bool) -> zlib._Decompress:
+        if self.coding == "deflate":
+            # "deflate" should carry a zlib header; some servers send raw deflate instead.
+            return zlib.decompressobj(-zlib.MAX_WBITS if raw_deflate else zlib.MAX_WBITS)
+        return zlib.decompressobj(zlib.MAX_WBITS | 16)
+
+    def feed(self, data: bytes) -> bytes:
+        """Decode the next raw chunk; raise _TooLarge once the output passes the limit."""
+        inflater = self._zlib
+        if inflater is None:
+            return self._take(data)
+        out: list[bytes] = []
+        while data:
+            try:
+                piece = inflater.decompress(data, self.room + 1)
+            except zlib.error as exc:
+                if self.coding == "deflate" and not self._sniffed:
+                    self._sniffed = True
+                    inflater = self._zlib = self._inflater(raw_deflate=True)
+                    continue
+                raise _BadEncoding(str(exc)) from exc
+            self._sniffed = True
+            out.append(self._take(piece))
+            # Input zlib has not looked at yet (because max_length was hit) or, for gzip, the
+            # next member of a multi-member stream.
+            if inflater.unconsumed_tail:
+                data = inflater.unconsumed_tail
+            elif inflater.eof and inflater.unused_data:
+                data = inflater.unused_data
+                inflater = self._zlib = self._inflater(raw_deflate=False)
+            else:
+                data = b""
+        return b"".join(out)
+
+    def _take(self, piece: bytes) -> bytes:
+        if len(piece) > self.room:
+            raise _TooLarge
+        self.room -= len(piece)
+        return piece
+
+
 def make_client(config: FetchConfig) -> httpx.AsyncClient:
     """One client for the whole run: keep-alive, compression, redirects capped."""
     return httpx.AsyncClient(
         headers={"User-Agent": USER_AGENT, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"},
-        timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout),
+        # The feed's total deadline (asyncio.timeout in Fetcher.fetch) is the real bound; httpx's
+        # own read/write/pool timeouts sit just behind it as a backstop, so a stalled server is
+        # reported by the deadline with one clear message.
+        timeout=httpx.Timeout(config.timeout + 1, connect=config.connect_timeout),
         follow_redirects=True,
         max_redirects=config.max_redirects,
         limits=httpx.Limits(
@@ -97,7 +165,7 @@ def _describe(exc: Exception) -> str:
         return f"could not connect: {exc}".rstrip(": ")
     if isinstance(exc, httpx.TooManyRedirects):
         return "too many redirects"
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+    if isinstance(exc, httpx.UnsupportedProtocol):
         return "redirected to a URL that is not http(s)"
     if isinstance(exc, httpx.RemoteProtocolError):
         return f"the server broke the HTTP exchange: {exc}"
@@ -110,7 +178,14 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-_RETRYABLE_ERRORS = (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)
+# Transient: the next attempt may well work. A read timeout is not retried: the feed's whole
+# deadline already bounds it, and a server that stalls once usually stalls again.
+_RETRYABLE_ERRORS = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.ReadError,
+    httpx.RemoteProtocolError,
+)
 
 
 class Fetcher:
@@ -171,9 +246,15 @@ class Fetcher:
             except _RETRYABLE_ERRORS as exc:
                 result = FetchResult(feed, "failed", error=_describe(exc), validators=validators)
                 delay = backoff_delay(attempt, self.rng)
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:
-                # InvalidURL is not an HTTPError: a redirect to `javascript:x` raises it.
+            except httpx.HTTPError as exc:
                 return FetchResult(feed, "failed", error=_describe(exc), validators=validators)
+            except httpx.InvalidURL as exc:
+                # Config validates feed URLs; this is a redirect to an address httpx refuses.
+                error = f"redirected to an invalid URL: {exc}"
+                return FetchResult(feed, "failed", error=error, validators=validators)
+            except _BadEncoding as exc:
+                error = f"the body could not be decoded ({exc})"
+                return FetchResult(feed, "failed", error=error, validators=validators)
             except _TooLarge:
                 limit = self.config.max_bytes
                 return FetchResult(
@@ -190,8 +271,12 @@ class Fetcher:
                 if asked is not None:
                     delay = asked
             remaining = self.config.timeout - (time.monotonic() - started)
-            if attempt >= self.config.retries or delay >= remaining:
-                if delay >= remaining and attempt < self.config.retries:
+            if attempt >= self.config.retries:
+                return result
+            if delay >= remaining:
+                # Waiting would outlast the feed's deadline: give up now rather than sleep
+                # into a timeout, and say why when the server asked for the wait.
+                if result.retry_after is not None:
                     return _with(result, error=f"{result.error}; asked to wait {delay:.0f} s")
                 return result
             attempt += 1
@@ -245,16 +330,11 @@ class Fetcher:
     async def _read_capped(self, response: httpx.Response) -> bytes:
         limit = self.config.max_bytes
         declared = response.headers.get("content-length", "")
-        plain = "content-encoding" not in response.headers
-        if plain and declared.isdigit() and int(declared) > limit:
+        encoding = response.headers.get("content-encoding")
+        if encoding is None and declared.isdigit() and int(declared) > limit:
             raise _TooLarge
-        chunks: list[bytes] = []
-        total = 0
-        async for chunk in response.aiter_bytes():
-            total += len(chunk)
-            if total > limit:
-                raise _TooLarge
-            chunks.append(chunk)
+        decoder = BoundedDecoder(encoding, limit)
+        chunks = [decoder.feed(raw) async for raw in response.aiter_raw()]
         return b"".join(chunks)
 
 
@@ -301,13 +381,14 @@ async def fetch_all(
     *,
     client: httpx.AsyncClient | None = None,
     sleep: Sleep = asyncio.sleep,
+    rng: random.Random | None = None,
 ) -> list[FetchResult]:
     """Fetch every feed concurrently; results in the order of ``feeds``."""
     feeds = list(feeds)
     own = client is None
     client = client or make_client(config)
     try:
-        fetcher = Fetcher(client, config, sleep=sleep)
+        fetcher = Fetcher(client, config, sleep=sleep, rng=rng)
         return list(
             await asyncio.gather(
                 *(fetcher.fetch(f, validators.get(f.url, Validators())) for f in feeds)

@@ -130,7 +130,8 @@ class Validators:
     content_hash: str | None = None
 
 
-FetchStatus = Literal["ok", "not_modified", "unchanged", "failed"]
+# "skipped": not fetched this run, because the feed is backed off after repeated failures.
+FetchStatus = Literal["ok", "not_modified", "unchanged", "failed", "skipped"]
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,11 @@ outputs (tests/test_normalize.py).
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 import unicodedata
 from html.parser import HTMLParser
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
 
 # Query parameters that only track the reader; dropping them makes one story one URL.
 _TRACKING_PREFIXES = ("utm_", "mc_", "_hs", "pk_", "mtm_")
@@ -21,7 +22,14 @@ _TRACKING_NAMES = frozenset(
     }
 )  # fmt: skip
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
+# Control characters and line/paragraph separators become a space in text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+# Invisible format characters are removed: soft hyphens, zero-width space, byte-order marks
+# and the bidirectional overrides that can make a subject line read backwards. Zero-width
+# (non-)joiners stay: Persian, Indic scripts and emoji sequences need them.
+_INVISIBLE = re.compile(
+    r"[\xad\u061c\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
 _SPACE = re.compile(r"\s+")
 _SKIP_TAGS = frozenset(
     {
@@ -47,7 +55,7 @@ def safe_http_url(url: str | None, base: str | None = None) -> str | None:
     """``url`` made absolute against ``base``, or None unless it is a plain http(s) URL."""
     if not url:
         return None
-    url = _CONTROL.sub("", url).strip()
+    url = _INVISIBLE.sub("", _CONTROL.sub("", url)).strip()
     if base:
         try:
             url = urljoin(base, url)
@@ -66,7 +74,11 @@ def safe_http_url(url: str | None, base: str | None = None) -> str | None:
 
 def canonical_url(url: str | None) -> str | None:
     """The URL a person would call the same page: lower-case scheme and host, default port,
-    tracking parameters and fragment dropped. Scheme and path are kept, so it still works."""
+    tracking parameters and fragment dropped. Scheme and path are kept, so it still works.
+
+    The query is filtered piece by piece and the kept pieces are left byte for byte as they
+    were, because re-encoding (``%20`` to ``+``, ``?flag`` to ``?flag=``) can break a link.
+    """
     if not url:
         return None
     try:
@@ -78,14 +90,17 @@ def canonical_url(url: str | None) -> str | None:
     host = (parts.hostname or "").lower()
     if not scheme or not host:
         return None
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
     netloc = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
-    query = [
-        (k, v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if not k.lower().startswith(_TRACKING_PREFIXES) and k.lower() not in _TRACKING_NAMES
-    ]
+    query = "&".join(piece for piece in parts.query.split("&") if piece and not _is_tracking(piece))
     path = parts.path or "/"
-    return urlunsplit((scheme, netloc, path, urlencode(query), ""))
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def _is_tracking(piece: str) -> bool:
+    name = unquote_plus(piece.partition("=")[0]).lower()
+    return name.startswith(_TRACKING_PREFIXES) or name in _TRACKING_NAMES
 
 
 def url_identity(url: str | None) -> str | None:
@@ -105,13 +120,17 @@ def entry_key(guid: str | None, link: str | None, title: str, published_iso: str
     """A stable identity for an entry: its guid, else its link, else a hash of title and date.
 
     URL-shaped guids go through :func:`url_identity`, so a feed that moves to https or adds
-    tracking parameters to its ids does not make old posts look new.
+    tracking parameters to its ids does not make old posts look new. The fragment is kept:
+    single-page feeds (changelogs, link blogs) tell their posts apart by it alone.
     """
     for candidate in (guid, link):
         if candidate and candidate.strip():
             value = candidate.strip()
             ident = url_identity(value) if re.match(r"(?i)https?://", value) else None
-            return f"url:{ident}" if ident else f"id:{value[:500]}"
+            if ident is None:
+                return f"id:{value[:500]}"
+            fragment = urlsplit(value).fragment if "#" in value else ""
+            return f"url:{ident}#{fragment}" if fragment else f"url:{ident}"
     digest = hashlib.sha256(f"{title}\x00{published_iso or ''}".encode()).hexdigest()[:32]
     return f"hash:{digest}"
 
@@ -158,16 +177,28 @@ def plain_text(markup: str | None) -> str:
             text = re.sub(r"<[^>]*>", " ", markup)
     else:
         text = markup
-    text = unicodedata.normalize("NFC", _CONTROL.sub(" ", text))
+    text = unicodedata.normalize("NFC", _INVISIBLE.sub("", _CONTROL.sub(" ", text)))
     return _SPACE.sub(" ", text).strip()
 
 
-def clean_title(raw: str | None, fallback: str = "(untitled)") -> str:
-    """A title as one plain line, at most 300 characters."""
-    text = plain_text(raw)
+def clean_title(raw: str | None, fallback: str = "(untitled)", *, markup: bool = True) -> str:
+    """A title as one plain line, at most 300 characters.
+
+    ``markup`` says whether ``raw`` is HTML (tags removed, entities decoded) or already plain
+    text, as an Atom ``type="text"`` title is: there ``Why <table> is slow`` is the title
+    itself, and stripping "tags" from it would lose words.
+    """
+    text = plain_text(raw) if markup else _plain_line(raw)
     if len(text) > 300:
         text = cut_text(text, 300)
     return text or fallback
+
+
+def _plain_line(raw: str | None) -> str:
+    if not raw:
+        return ""
+    text = unicodedata.normalize("NFC", _INVISIBLE.sub("", _CONTROL.sub(" ", raw)))
+    return _SPACE.sub(" ", text).strip()
 
 
 def single_line(raw: str | None, limit: int = 200) -> str:
@@ -189,22 +220,48 @@ def cut_text(text: str, limit: int) -> str:
     text = text.strip()
     if len(text) <= limit:
         return text
+    # One character past the limit lets the lookahead see the space after a final full stop.
+    ends = [m.end() for m in _SENTENCE_END.finditer(text[: limit + 1]) if m.end() <= limit]
+    if ends and ends[-1] >= limit * 0.6:
+        return text[: ends[-1]]
     window = text[: limit - 1]
-    sentence_end = max(window.rfind(". "), window.rfind("! "), window.rfind("? "))
-    if sentence_end >= limit * 0.6:
-        return window[: sentence_end + 1]
     space = window.rfind(" ")
     if space >= limit * 0.5:
         window = window[:space]
     return window.rstrip(" ,;:-–—") + "…"
 
 
+# A sentence ends at . ! ? followed by a space (or the end of the window), or at the CJK
+# full stops, which are not followed by spaces.
+_SENTENCE_END = re.compile(r"[.!?][\"'”’)]?(?=\s)|[。！？]")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+
+
 def word_count(text: str) -> int:
-    return len(text.split())
+    """Words in ``text``; Chinese, Japanese and Korean characters count as half a word each,
+    which keeps reading time honest for scripts written without spaces."""
+    cjk = len(_CJK.findall(text))
+    if not cjk:
+        return len(text.split())
+    latin = len(_CJK.sub(" ", text).split())
+    return latin + (cjk + 1) // 2
 
 
 def reading_minutes(words: int) -> int:
+    """Minutes to read ``words`` at an ordinary pace, at least one."""
     return max(1, round(words / WORDS_PER_MINUTE))
+
+
+def author_name(raw: str | None) -> str | None:
+    """A person's name from an author field: ``ann@x.org (Ann Lee)`` gives ``Ann Lee``; a bare
+    address gives None, because an email address is not a byline worth mailing around."""
+    text = single_line(raw, 120)
+    match = re.fullmatch(r"\S+@\S+\s*\((.+)\)", text)
+    if match:
+        text = match.group(1).strip()
+    if not text or re.fullmatch(r"\S+@\S+\.\S+", text):
+        return None
+    return text
 
 
 def title_key(title: str) -> str:
@@ -222,7 +279,8 @@ def first_image(markup: str | None, base: str | None) -> str | None:
     if not markup:
         return None
     for match in _IMG_SRC.finditer(markup):
-        url = safe_http_url(match.group(1), base)
+        # The attribute is still HTML: ``&amp;`` in a query string is a plain ``&``.
+        url = safe_http_url(html.unescape(match.group(1)), base)
         # Tracking pixels and feed-flare images are not pictures worth showing.
         if url and not re.search(r"(?i)(feedburner|pixel|stats\.wordpress|gravatar|1x1)", url):
             return url

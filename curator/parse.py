@@ -4,15 +4,21 @@ feedparser is only ever handed bytes curator fetched itself (wrapped in a file o
 never mistake them for a URL or a file name to open). Everything that leaves this module is
 normalized: plain-text titles, absolute http(s) links, aware UTC dates.
 
-:func:`parse_feed` is a plain top-level function of picklable values, so the caller may run it
-in a process pool and keep fetching while bodies are parsed.
+:func:`parse_feed` is a plain top-level function of picklable values; :class:`ParsePool` runs it
+in worker processes (feedparser is CPU-bound) so the event loop keeps fetching while bodies are
+parsed, and so a parser that dies on one hostile body costs that feed alone.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
+import multiprocessing
+import re
 import time
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -28,7 +34,7 @@ _QUIET_BOZO = frozenset({"NonXMLContentType", "CharacterEncodingOverride"})
 def _date(entry: Mapping[str, Any], *keys: str) -> datetime | None:
     for key in keys:
         # dict.get skips FeedParserDict's key aliases (and their deprecation warnings).
-        value = dict.get(cast(dict[str, Any], entry), key)
+        value = dict.get(cast("dict[str, Any]", entry), key)
         if isinstance(value, time.struct_time):
             try:
                 # feedparser hands back UTC struct_times whatever zone the feed used.
@@ -48,6 +54,11 @@ def _content_html(entry: Mapping[str, Any]) -> str:
     return best
 
 
+def _is_markup(detail: Mapping[str, Any]) -> bool:
+    """Whether a text construct holds HTML; feedparser says ``text/plain`` for plain text."""
+    return str(detail.get("type") or "text/html") != "text/plain"
+
+
 def _entry(entry: Mapping[str, Any], base: str) -> EntryData:
     entry_base = base
     detail = entry.get("title_detail") or {}
@@ -60,7 +71,7 @@ def _entry(entry: Mapping[str, Any], base: str) -> EntryData:
                 link = nz.safe_http_url(candidate.get("href"), entry_base)
                 if link:
                     break
-    title = nz.clean_title(entry.get("title"), fallback="")
+    title = nz.clean_title(entry.get("title"), fallback="", markup=_is_markup(detail))
     content = _content_html(entry)
     summary = entry.get("summary") or ""
     body_text = nz.plain_text(content) if content else nz.plain_text(summary)
@@ -84,12 +95,13 @@ def _entry(entry: Mapping[str, Any], base: str) -> EntryData:
         )
     )
     guid = entry.get("id") or entry.get("guid")
+    author = (entry.get("author_detail") or {}).get("name") or entry.get("author")
     return EntryData(
         key=nz.entry_key(guid, link, title, published.isoformat() if published else None),
         title=title,
         link=link,
         canonical_url=nz.canonical_url(link),
-        author=nz.single_line(entry.get("author"), 120) or None,
+        author=nz.author_name(author),
         published=published,
         updated=updated,
         excerpt=nz.cut_text(excerpt_source, EXCERPT_CHARS),
@@ -103,6 +115,7 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
     """Parse ``body`` fetched from ``url``; raise ParseError when it is not a feed at all."""
     import feedparser
 
+    body = _utf16_without_bom(body)
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type
@@ -125,16 +138,97 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
     base = nz.safe_http_url(feed_meta.get("link"), url) or url
     # feedparser has already resolved links against xml:base and the content location;
     # what is still relative is resolved against the feed's own URL.
-    entries = [_entry(raw, url) for raw in entries_raw[:MAX_ENTRIES]]
-    warning = None
+    entries: list[EntryData] = []
+    skipped: list[str] = []
+    for raw in entries_raw[:MAX_ENTRIES]:
+        try:
+            entries.append(_entry(raw, url))
+        # One odd entry must not cost the feed its others; the warning names what happened.
+        except Exception as exc:
+            skipped.append(type(exc).__name__)
+    warnings = []
     problem = parsed.get("bozo_exception")
     # A missing or overridden content type is ordinary on the web, not worth a warning.
     if problem is not None and type(problem).__name__ not in _QUIET_BOZO:
-        warning = f"read with repairs: {_short(problem)}"
-    title = nz.single_line(feed_meta.get("title"), 200) or None
-    return ParsedFeed(title=title, link=base, entries=tuple(entries), warning=warning)
+        warnings.append(f"read with repairs: {_short(problem)}")
+    if skipped:
+        warnings.append(f"{len(skipped)} entries could not be read ({skipped[0]})")
+    warning = "; ".join(warnings) or None
+    title_detail = feed_meta.get("title_detail") or {}
+    title = nz.clean_title(feed_meta.get("title"), fallback="", markup=_is_markup(title_detail))
+    return ParsedFeed(
+        title=nz.cut_text(title, 200) or None, link=base, entries=tuple(entries), warning=warning
+    )
+
+
+_XML_ENCODING = re.compile(rb"""^(<\?xml[^>]*?encoding=)(["'])[^"']*\2""")
+
+
+def _utf16_without_bom(body: bytes) -> bytes:
+    """UTF-16 without a byte-order mark, which feedparser cannot read, as UTF-8.
+
+    XML 1.0 appendix F: a document starting ``00 3C`` or ``3C 00`` is UTF-16, big- or
+    little-endian. The encoding declaration is rewritten to match the new bytes.
+    """
+    if len(body) < 4 or body[:2] not in (b"\x00<", b"<\x00") or body[2:4] in (b"\x00\x00",):
+        return body
+    codec = "utf-16-be" if body[0] == 0 else "utf-16-le"
+    try:
+        text = body.decode(codec)
+    except UnicodeDecodeError:
+        return body
+    return _XML_ENCODING.sub(rb"\1\2utf-8\2", text.encode("utf-8"), count=1)
 
 
 def _short(exc: object) -> str:
     text = nz.single_line(str(exc), 160)
     return text or type(exc).__name__
+
+
+class ParsePool:
+    """Runs :func:`parse_feed` off the event loop: in worker processes, or in a thread.
+
+    ``workers`` of 0 or 1 parses in the loop's default thread pool: a process pool costs more
+    to start than it saves on a handful of feeds. With a pool, a worker that dies (a C-level
+    crash, the OOM killer) breaks every parse in flight; each of those is tried once more in a
+    fresh process of its own, so only the body that kills a parser alone is reported as failed,
+    and later feeds get a new shared pool.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = self._start(workers) if workers > 1 else None
+
+    @staticmethod
+    def _start(workers: int) -> ProcessPoolExecutor:
+        # fork: workers start in milliseconds with feedparser already imported. The pool is
+        # warmed at once, before any socket is open, so no child holds a copy of one.
+        pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("fork")
+        )
+        pool.submit(int).result()
+        return pool
+
+    async def parse(self, body: bytes, url: str, content_type: str | None) -> ParsedFeed:
+        """Parse one body; raise ParseError when it is not a feed or kills the parser."""
+        loop = asyncio.get_running_loop()
+        pool = self._pool
+        try:
+            return await loop.run_in_executor(pool, parse_feed, body, url, content_type)
+        except BrokenProcessPool:
+            if pool is self._pool and pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._start(self.workers)
+        alone = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+        try:
+            return await loop.run_in_executor(alone, parse_feed, body, url, content_type)
+        except BrokenProcessPool:
+            raise ParseError("the feed made the parser crash") from None
+        finally:
+            alone.shutdown(wait=False)
+
+    def close(self) -> None:
+        """Stop the workers; parses still queued are dropped."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None

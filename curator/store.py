@@ -282,14 +282,6 @@ class Store:
                      int(result.gone), feed.url),
                 )  # fmt: skip
 
-    def record_parse_failure(self, url: str, error: str) -> None:
-        with self.transaction():
-            self.db.execute(
-                """UPDATE feeds SET last_error = ?, content_hash = NULL,
-                   consecutive_failures = consecutive_failures + 1 WHERE url = ?""",
-                (error, url),
-            )
-
     def feed_health(self) -> dict[str, FeedHealth]:
         rows = self.db.execute(
             """SELECT f.*, COUNT(e.id) AS entry_count,

@@ -13,7 +13,7 @@ import pytest
 from safety import header_problems, html_problems, message_parts
 from typer.testing import CliRunner
 
-from conftest import FeedServer, Item, Route, corpus_dir, rss, utc, write_config
+from conftest import CORPUS, FeedServer, Item, Route, corpus_dir, rss, utc, write_config
 from curator.cli import app
 from curator.parse import parse_feed
 
@@ -42,7 +42,7 @@ def _check_outbox(folder: Path) -> list[str]:
 
 
 def _hostile_folders() -> list[str]:
-    root = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "hostile"
+    root = CORPUS / "hostile"
     if not root.is_dir():
         return ["(absent)"]
     folders = {p.parent.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
