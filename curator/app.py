@@ -28,7 +28,6 @@ from curator.models import (
     FetchResult,
     IssueDraft,
     Period,
-    Post,
     QuestionChoice,
     RenderedIssue,
     StoredIssue,
@@ -46,6 +45,8 @@ if TYPE_CHECKING:
 PARSE_POOL_MIN = 8
 # How far back already-sent posts are checked when deduplicating a new issue.
 DEDUPE_HORIZON = timedelta(days=30)
+# How long a recipient left pending by an earlier period's issue is still sent that issue.
+OWED_HORIZON = timedelta(days=30)
 
 Progress = Callable[[FeedOutcome], None]
 
@@ -72,18 +73,29 @@ async def _fetch_and_parse(
     fetcher = Fetcher(http, config.fetch)
 
     async def one(feed: FeedConfig) -> FeedOutcome:
-        result = await fetcher.fetch(feed, validators.get(feed.url, Validators()))
-        outcome = FeedOutcome(feed, result, error=result.error)
-        if result.status == "ok" and result.body is not None:
-            url = result.final_url or feed.url
-            try:
-                parsed = await parser.parse(result.body, url, result.content_type)
-                outcome = FeedOutcome(feed, result, parsed=parsed)
-            except ParseError as exc:
-                outcome = FeedOutcome(feed, result, error=str(exc))
+        try:
+            outcome = await read(feed)
+        except Exception as exc:
+            # Fetch and parse turn every failure they know into a value; this is a bug in
+            # curator or a library, said as that feed's error so the issue still goes out.
+            failed = FetchResult(feed, "failed", error=f"unexpected {type(exc).__name__}")
+            outcome = FeedOutcome(
+                feed, failed, error=f"unexpected error: {type(exc).__name__}: {exc}"
+            )
         if progress is not None:
             progress(outcome)
         return outcome
+
+    async def read(feed: FeedConfig) -> FeedOutcome:
+        result = await fetcher.fetch(feed, validators.get(feed.url, Validators()))
+        if result.status != "ok" or result.body is None:
+            return FeedOutcome(feed, result, error=result.error)
+        url = result.final_url or feed.url
+        try:
+            parsed = await parser.parse(result.body, url, result.content_type)
+        except ParseError as exc:
+            return FeedOutcome(feed, result, error=str(exc))
+        return FeedOutcome(feed, result, parsed=parsed)
 
     try:
         return list(await asyncio.gather(*(one(feed) for feed in feeds)))
@@ -317,6 +329,10 @@ class SendReport:
     written: tuple[Path, ...] = field(default=())
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def _feed_lines(outcomes: Sequence[FeedOutcome]) -> list[str]:
     return [f"feed {o.feed.name!r} skipped: {o.error}" for o in outcomes if not o.ok]
 
@@ -330,8 +346,6 @@ def run_send(
     sender: Sender | None = None,
 ) -> SendReport:
     """``curator send``: fetch, build this period's issue, freeze it, deliver it, record it."""
-    from curator.deliver import make_sender
-
     recipients = _distinct(options.to or config.newsletter.to)
     if not recipients:
         raise ConfigError(
@@ -340,49 +354,112 @@ def run_send(
             key="newsletter.to",
             hint="list addresses under newsletter.to, set CURATOR_TO, or pass --to ADDR",
         )
+    _check_ready(config, delivering=not options.dry_run)
     period = select.period_for(now, config.newsletter.cadence, config.newsletter.timezone)
     record = not options.dry_run and not options.to
     with RunLock(config.state_path), Store.open(config.state_path) as store:
-        frozen = store.latest_issue(period.key)
-        if record and frozen is not None and not options.force:
-            return _complete(config, store, frozen, now, sender)
-
-        outcomes = fetch_feeds(config, store, now, client=client)
-        lines = _feed_lines(outcomes)
-        all_failed = bool(outcomes) and all(not o.ok for o in outcomes)
-        keep = frozen.question if frozen is not None else None
-        draft = draft_issue(config, store, now, period, keep_question=keep)
-        if draft is None or (not draft.posts and draft.question is None):
-            if all_failed:
-                lines.append("every feed failed and nothing is new: nothing was sent")
-                return SendReport(tuple(lines), 1, period.key, outcomes=tuple(outcomes))
-            lines.append(
-                f"no new posts for {period.key}: nothing to send (newsletter.empty_week is skip)"
-            )
-            return SendReport(tuple(lines), 0, period.key, outcomes=tuple(outcomes))
-        rendered = render_draft(config, draft, outcomes)
-        lines += [f"note: {note}" for note in rendered.notes]
-
-        if options.dry_run:
-            return _dry_run(config, rendered, period, recipients, now, lines, outcomes)
-        if options.to:
-            return _test_copy(config, rendered, period, recipients, now, lines, outcomes, sender)
-
-        issue = store.freeze_issue(
-            period=period.key,
-            built_at=now,
-            subject=rendered.subject,
-            html=rendered.html,
-            text=rendered.text,
-            question=draft.question.text if draft.question else None,
-            question_reason=draft.question.reason if draft.question else None,
-            post_ids=[p.id for p in (*draft.posts, *draft.more)],
-            recipients=recipients,
+        earlier: list[SendReport] = []
+        if record:
+            # A run in a new period first finishes what an earlier period still owes: a
+            # recipient left pending last week gets last week's issue, not nothing.
+            for owed in store.issues_with_pending(period.key, since=now - OWED_HORIZON):
+                earlier.append(_complete(config, store, owed, now, sender))
+        report = _send_period(
+            config, store, options, period, recipients, now, client=client, sender=sender
         )
-        chosen = sender or make_sender(config.delivery, config.newsletter.from_addr)
-        results = _deliver(config, store, issue, recipients, chosen, now)
-        report = _delivery_report(issue, results, lines)
-        return _with_archive(config, store, replace(report, outcomes=tuple(outcomes)))
+    if not earlier:
+        return report
+    lines = [line for r in earlier for line in r.lines] + list(report.lines)
+    code = max(report.exit_code, *(r.exit_code for r in earlier))
+    return replace(report, lines=tuple(lines), exit_code=code)
+
+
+def _check_ready(config: Config, *, delivering: bool) -> None:
+    """What would only fail after the issue is frozen is refused now, as a config error."""
+    from curator.render import check_subject
+
+    check_subject(config.newsletter, str(config.path))
+    if not delivering:
+        return
+    delivery = config.delivery
+    if delivery.method == "smtp" and delivery.smtp.username and not delivery.smtp.password:
+        raise ConfigError(
+            "is set but CURATOR_SMTP_PASSWORD is empty",
+            path=str(config.path),
+            key="delivery.smtp.username",
+            hint="export CURATOR_SMTP_PASSWORD before running curator send",
+        )
+    if delivery.method == "postmark" and not delivery.postmark.token:
+        raise ConfigError(
+            "is postmark but CURATOR_POSTMARK_TOKEN is empty",
+            path=str(config.path),
+            key="delivery.method",
+            hint="export CURATOR_POSTMARK_TOKEN with your Postmark server token",
+        )
+
+
+def _send_period(  # noqa: PLR0917 - the private body of run_send
+    config: Config,
+    store: Store,
+    options: SendOptions,
+    period: Period,
+    recipients: Sequence[str],
+    now: datetime,
+    *,
+    client: httpx.AsyncClient | None,
+    sender: Sender | None,
+) -> SendReport:
+    """Send (or complete, or skip) the issue of ``period``."""
+    from curator.deliver import make_sender
+
+    record = not options.dry_run and not options.to
+    frozen = store.latest_issue(period.key)
+    if record and frozen is not None and not options.force:
+        return _complete(config, store, frozen, now, sender)
+
+    outcomes = fetch_feeds(config, store, now, client=client)
+    lines = _feed_lines(outcomes)
+    all_failed = bool(outcomes) and all(not o.ok for o in outcomes)
+    keep = frozen.question if frozen is not None else None
+    draft = draft_issue(config, store, now, period, keep_question=keep)
+    if all_failed and (draft is None or not draft.posts or draft.resurfaced):
+        # An empty-week issue now would use up the period while the sources are down.
+        lines.append(
+            "every feed failed and nothing is new: nothing was sent "
+            "(check the network and `curator feeds check`)"
+        )
+        return SendReport(tuple(lines), 1, period.key, outcomes=tuple(outcomes))
+    if draft is None or (not draft.posts and draft.question is None):
+        why = (
+            "newsletter.empty_week is skip"
+            if config.newsletter.empty_week == "skip"
+            else "there is no question to send and no older post to resurface"
+        )
+        lines.append(f"no new posts for {period.key}: nothing to send ({why})")
+        return SendReport(tuple(lines), 0, period.key, outcomes=tuple(outcomes))
+    rendered = render_draft(config, draft, outcomes)
+    lines += [f"note: {note}" for note in rendered.notes]
+
+    if options.dry_run:
+        return _dry_run(config, rendered, period, recipients, now, lines, outcomes)
+    if options.to:
+        return _test_copy(config, rendered, period, recipients, now, lines, outcomes, sender)
+
+    issue = store.freeze_issue(
+        period=period.key,
+        built_at=now,
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        question=draft.question.text if draft.question else None,
+        question_reason=draft.question.reason if draft.question else None,
+        post_ids=[p.id for p in (*draft.posts, *draft.more)],
+        recipients=recipients,
+    )
+    chosen = sender or make_sender(config.delivery, config.newsletter.from_addr)
+    results = _deliver(config, store, issue, recipients, chosen, now)
+    report = _delivery_report(issue, results, lines)
+    return _with_archive(config, store, replace(report, outcomes=tuple(outcomes)))
 
 
 def _complete(
@@ -396,7 +473,7 @@ def _complete(
         # Also writes any archive page an earlier run could not.
         return _with_archive(config, store, _already_sent(store, frozen))
     pending = [d.recipient for d in rows]
-    resume = [f"completing {frozen.period}: {len(pending)} recipients left"]
+    resume = [f"completing {frozen.period}: {_count(len(pending), 'recipient')} left"]
     resume += [
         f"{d.recipient} was being delivered when a run stopped at "
         f"{d.handed_over_at:%Y-%m-%d %H:%M} UTC; sending again with the same "
@@ -435,7 +512,7 @@ def _dry_run(  # noqa: PLR0917 - a private step of run_send
     results = list(OutboxSender(config.delivery.outbox_dir).deliver(dry))
     written = tuple(config.delivery.outbox_dir / f"{m.name}.eml" for m in dry)
     lines.append(
-        f"dry run: {len(written)} messages for {period.key} written to "
+        f"dry run: {_count(len(written), 'message')} for {period.key} written to "
         f"{config.delivery.outbox_dir}; nothing was sent or recorded"
     )
     return SendReport(tuple(lines), 0, period.key, tuple(results), tuple(outcomes), written)
@@ -527,14 +604,17 @@ def _distinct(recipients: Sequence[str]) -> tuple[str, ...]:
 def _delivery_report(
     issue: StoredIssue, results: Sequence[DeliveryResult], lines: Sequence[str]
 ) -> SendReport:
+    from curator.deliver import POSSIBLE_SECOND_COPY
+
     out = list(lines)
     sent = [r for r in results if r.status == "sent"]
     pending = [r for r in results if r.status == "pending"]
     failed = [r for r in results if r.status == "failed"]
     out.append(
-        f"sent {issue.period} ({issue.post_count} posts) to {len(sent)} of {len(results)} "
-        f"recipients: {issue.subject}"
+        f"sent {issue.period} ({_count(issue.post_count, 'post')}) to {len(sent)} of "
+        f"{_count(len(results), 'recipient')}: {issue.subject}"
     )
+    out += [f"note: {r.recipient}: {r.detail}" for r in sent if POSSIBLE_SECOND_COPY in r.detail]
     out += [f"will retry {r.recipient} on the next run: {r.detail}" for r in pending]
     out += [f"failed for good: {r.recipient}: {r.detail}" for r in failed]
     code = 0 if not pending and not failed else 1
@@ -547,8 +627,8 @@ def _already_sent(store: Store, issue: StoredIssue) -> SendReport:
     failed = sum(1 for d in rows if d.status == "failed")
     extra = f", {failed} failed for good" if failed else ""
     line = (
-        f"{issue.period} was already sent on {issue.built_at:%Y-%m-%d %H:%M} UTC to {sent} "
-        f"recipients{extra}: nothing to do (use --force to send it again)"
+        f"{issue.period} was already sent on {issue.built_at:%Y-%m-%d %H:%M} UTC to "
+        f"{_count(sent, 'recipient')}{extra}: nothing to do (use --force to send it again)"
     )
     return SendReport((line,), 0, issue.period)
 
@@ -617,6 +697,7 @@ def run_preview(
     client: httpx.AsyncClient | None = None,
 ) -> PreviewReport:
     """``curator preview``: the issue send would send now, written to files, not recorded."""
+    _check_ready(config, delivering=False)
     period = select.period_for(now, config.newsletter.cadence, config.newsletter.timezone)
     with RunLock(config.state_path), Store.open(config.state_path) as store:
         frozen = store.latest_issue(period.key)
@@ -680,14 +761,21 @@ class QuestionRow:
 
 def run_questions(config: Config, now: datetime) -> list[QuestionRow]:
     """``curator questions``: the bank, when each was last used, and which comes next."""
+    period = select.period_for(now, config.newsletter.cadence, config.newsletter.timezone)
     with Store.open(config.state_path) as store:
         uses = store.question_uses()
-        posts: Sequence[Post] = store.unsent_posts(
-            now - timedelta(days=config.newsletter.lookback_days)
-        )
-    history = [u.question for u in uses]
+        frozen = store.latest_issue(period.key)
+        history = [u.question for u in uses]
+        upcoming: QuestionChoice | None
+        if frozen is not None and frozen.question is not None:
+            upcoming = QuestionChoice(frozen.question, f"this period's ({period.key}) question")
+        else:
+            # What `send` would pick now, from the posts it would send now.
+            draft = draft_issue(config, store, now, period)
+            upcoming = draft.question if draft is not None else None
+            if upcoming is None:
+                upcoming = select.choose_question(config.questions, history, [])
     used, _ = select.used_in_cycle(config.questions, history)
-    upcoming = select.choose_question(config.questions, history, posts)
     last_used: dict[str, str] = {}
     for use in uses:
         last_used[use.question] = f"{use.period} ({use.used_at:%Y-%m-%d})"

@@ -8,6 +8,7 @@ contract's exit code: 0 done, 1 the job failed, 2 usage or configuration error.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
 import webbrowser
@@ -22,7 +23,7 @@ from curator import __version__
 from curator.errors import CuratorError
 
 if TYPE_CHECKING:
-    from curator.models import FeedOutcome
+    from curator.models import Config, FeedOutcome
 
 T = TypeVar("T")
 
@@ -104,7 +105,7 @@ def _guard(ctx: typer.Context, work: Callable[[], T]) -> T:
         raise typer.Exit(130) from None
 
 
-def _load(ctx: typer.Context):  # type: ignore[no-untyped-def]
+def _load(ctx: typer.Context) -> Config:
     from curator.config import load_config, resolve_config_path
 
     settings = _settings(ctx)
@@ -112,20 +113,31 @@ def _load(ctx: typer.Context):  # type: ignore[no-untyped-def]
     return load_config(path, state_path=settings.state)
 
 
-def _now(option: str | None) -> datetime:
+def _now(option: str | None, config: Config) -> datetime:
     from curator.config import parse_now
 
+    zone = config.newsletter.timezone
     if option:
-        return parse_now(option)
+        return parse_now(option, timezone=zone)
     if os.environ.get("CURATOR_NOW"):
-        return parse_now(os.environ["CURATOR_NOW"], source="CURATOR_NOW")
+        return parse_now(os.environ["CURATOR_NOW"], source="CURATOR_NOW", timezone=zone)
     return datetime.now(UTC)
 
+
+# Lines of a send report that tell of a problem go to stderr; the rest is the story of the run.
+_PROBLEM_LINES = (
+    "feed ",
+    "will retry",
+    "failed for good",
+    "every feed failed",
+    "curator: error:",
+)
 
 NowOption = Annotated[
     str | None,
     typer.Option(
         "--now",
+        metavar="TS",
         help="Act as if it were this time: ISO 8601 with Z or an offset, or a date "
         "(default now; or $CURATOR_NOW).",
     ),
@@ -140,7 +152,12 @@ def send(
     ] = False,
     to: Annotated[
         list[str] | None,
-        typer.Option("--to", help="Send a test copy to ADDR only; nothing is recorded."),
+        typer.Option(
+            "--to",
+            metavar="ADDR",
+            help="Send a test copy to ADDR only (repeat it, or separate addresses with commas); "
+            "nothing is recorded.",
+        ),
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Send this period's issue again, to everyone.")
@@ -154,16 +171,18 @@ def send(
 
     def work() -> int:
         config = _load(ctx)
-        for address in to or []:
+        addresses = [a.strip() for value in to or [] for a in re.split(r"[,;]", value)]
+        addresses = [a for a in addresses if a]
+        for address in addresses:
             problem = address_problem(address)
             if problem:
                 raise ConfigError(f"{address!r} {problem}", key="--to")
-        options = SendOptions(dry_run=dry_run, to=tuple(to or ()), force=force)
-        report = run_send(config, options, _now(now))
+        options = SendOptions(dry_run=dry_run, to=tuple(addresses), force=force)
+        report = run_send(config, options, _now(now, config))
         for line in report.lines:
             typer.echo(
                 line,
-                err=line.startswith(("feed ", "will retry", "failed for good", "curator: error:")),
+                err=line.startswith(_PROBLEM_LINES),
             )
         return report.exit_code
 
@@ -190,7 +209,7 @@ def preview(
 
     def work() -> None:
         config = _load(ctx)
-        report = run_preview(config, _now(now), out or config.base_dir / "preview")
+        report = run_preview(config, _now(now, config), out or config.base_dir / "preview")
         for line in report.lines:
             typer.echo(line)
         if open_browser and report.html_path is not None:
@@ -219,7 +238,7 @@ def fetch(ctx: typer.Context, now: NowOption = None) -> None:
                 def advance(outcome: FeedOutcome) -> None:
                     bar.advance(task)
 
-                outcomes = run_fetch(config, _now(now), progress=advance)
+                outcomes = run_fetch(config, _now(now, config), progress=advance)
         else:
 
             def line(outcome: FeedOutcome) -> None:
@@ -229,7 +248,7 @@ def fetch(ctx: typer.Context, now: NowOption = None) -> None:
                     flush=True,
                 )
 
-            outcomes = run_fetch(config, _now(now), progress=line)
+            outcomes = run_fetch(config, _now(now, config), progress=line)
         table = Table(title=f"{total} feeds")
         for column in ("feed", "status", "new", "time", "note"):
             table.add_column(column, overflow="fold")
@@ -308,7 +327,8 @@ def questions(ctx: typer.Context, now: NowOption = None) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        rows = run_questions(_load(ctx), _now(now))
+        config = _load(ctx)
+        rows = run_questions(config, _now(now, config))
         table = Table()
         for column in ("", "question", "themes", "last used", "this cycle"):
             table.add_column(column, overflow="fold")
@@ -331,20 +351,17 @@ def questions(ctx: typer.Context, now: NowOption = None) -> None:
 @feeds_app.command("list")
 def feeds_list(ctx: typer.Context) -> None:
     """List the sources: name, URL, tags, enabled, last post, last fetch status."""
-    from curator.store import Store
+    from curator.manage import run_feeds_list
 
     def work() -> None:
         from rich.console import Console
         from rich.table import Table
 
-        config = _load(ctx)
-        with Store.open(config.state_path) as store:
-            health = store.feed_health()
+        rows = run_feeds_list(_load(ctx))
         table = Table()
         for column in ("name", "url", "tags", "enabled", "last post", "last fetch"):
             table.add_column(column, overflow="fold")
-        for feed in config.feeds:
-            h = health.get(feed.url)
+        for feed, h in rows:
             last_post = f"{h.last_post:%Y-%m-%d}" if h and h.last_post else "-"
             if h is None or h.last_attempt is None:
                 status = "never fetched"
@@ -422,7 +439,8 @@ def feeds_check(
         from rich.console import Console
         from rich.table import Table
 
-        report = run_feeds_check(_load(ctx), _now(now), fix=fix)
+        config = _load(ctx)
+        report = run_feeds_check(config, _now(now, config), fix=fix)
         table = Table()
         for column in ("feed", "status", "last post", "posts", "error", "suggestion"):
             table.add_column(column, overflow="fold")

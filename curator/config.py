@@ -24,6 +24,7 @@ from curator.models import (
     Cadence,
     Config,
     DeliveryConfig,
+    DeliveryMethod,
     EmptyWeek,
     FeedConfig,
     FetchConfig,
@@ -173,8 +174,12 @@ class _Reader:
 
 def url_problem(url: str) -> str | None:
     """Why ``url`` cannot be fetched as a feed, or None when it can."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - reading it is the check: a bad port raises ValueError
+    except ValueError:
+        return "is not a valid URL (check the brackets and the port)"
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return "is not an http(s) URL"
     if any(ch.isspace() for ch in url):
         return "contains white space"
@@ -188,6 +193,10 @@ def address_problem(address: str) -> str | None:
     _, addr = parseaddr(address)
     if not re.fullmatch(r"[^@\s<>,;]+@[^@\s<>,;]+\.?[^@\s<>,;]*", addr or ""):
         return "is not an email address"
+    if not addr.isascii():
+        # Sending to such an address needs SMTPUTF8, which curator does not speak; refusing it
+        # here beats a delivery that fails after the issue is frozen.
+        return "is not a plain ASCII address (write the domain in its xn-- form)"
     return None
 
 
@@ -348,17 +357,13 @@ def _delivery(r: _Reader, node: _Node, env: Mapping[str, str], base: Path) -> De
     c = r.mapping(node, _DELIVERY_KEYS)
     method = _optional(c, "method", _pick(r, "outbox", "smtp", "postmark"), "outbox")
     outbox = _optional(c, "outbox_dir", lambda n: Path(r.string(n)), Path("outbox"))
-    smtp = (
-        _smtp(r, c["smtp"], env)
-        if "smtp" in c
-        else _smtp(r, _Node(None, None, "delivery.smtp"), env)
-    )
-    postmark_node = c.get("postmark", _Node(None, None, "delivery.postmark"))
+    smtp = c.get("smtp", _Node(None, None, "delivery.smtp"))
+    postmark = c.get("postmark", _Node(None, None, "delivery.postmark"))
     return DeliveryConfig(
-        method=method,  # type: ignore[arg-type]
+        method=cast(DeliveryMethod, method),
         outbox_dir=base / outbox,
-        smtp=smtp,
-        postmark=_postmark(r, postmark_node, env),
+        smtp=_smtp(r, smtp, env),
+        postmark=_postmark(r, postmark, env),
     )
 
 
@@ -401,8 +406,15 @@ def _postmark(r: _Reader, node: _Node, env: Mapping[str, str]) -> PostmarkConfig
     return PostmarkConfig(
         token=env.get("CURATOR_POSTMARK_TOKEN") or None,
         message_stream=_optional(c, "message_stream", r.single_line, d.message_stream),
-        endpoint=_optional(c, "endpoint", r.url, d.endpoint),
+        endpoint=_optional(c, "endpoint", lambda n: _https(r, n), d.endpoint),
     )
+
+
+def _https(r: _Reader, node: _Node) -> str:
+    url = r.url(node)
+    if not url.lower().startswith("https://"):
+        raise r.fail(node, f"{url!r} must be https: the API token travels with every call")
+    return url
 
 
 def _fetch(r: _Reader, node: _Node) -> FetchConfig:
@@ -553,12 +565,16 @@ def parse_yaml(text: str, display: str) -> Any:
     return document
 
 
-def parse_now(value: str, *, source: str = "--now") -> datetime:
-    """Parse the contract's clock override: ISO 8601 with Z or an offset, or a date alone (UTC)."""
+def parse_now(value: str, *, source: str = "--now", timezone: str = "UTC") -> datetime:
+    """Parse the contract's clock override: ISO 8601 with Z or an offset, or a date alone.
+
+    A date alone is midnight in ``timezone`` (the newsletter's), so it falls in that day's
+    period whatever the zone."""
     text = value.strip()
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            return datetime.combine(date.fromisoformat(text), time(0, 0), tzinfo=UTC)
+            local = datetime.combine(date.fromisoformat(text), time(0, 0), ZoneInfo(timezone))
+            return local.astimezone(UTC)
         moment = datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError:
         moment = None

@@ -204,7 +204,7 @@ class OutboxSender:
 
 
 def _atomic_write(target: Path, data: bytes) -> None:
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".eml")
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".eml.tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -219,8 +219,18 @@ def _atomic_write(target: Path, data: bytes) -> None:
 # ---------------------------------------------------------------- SMTP
 
 
+POSSIBLE_SECOND_COPY = (
+    "sent again after the connection died while the server was taking it: this may be a second copy"
+)
+
+
 class _ConnectionLost(Exception):
     """The SMTP connection died (or the server said 421) in the middle of one message."""
+
+    def __init__(self, reason: str, *, during_data: bool = False) -> None:
+        super().__init__(reason)
+        # True once DATA began: the server may have taken the message before the line died.
+        self.during_data = during_data
 
 
 class SmtpSender:
@@ -355,12 +365,16 @@ class SmtpSender:
         self, messages: Sequence[Outgoing], handover: Handover = no_handover
     ) -> Iterator[DeliveryResult]:
         for item in messages:
+            # Set when a connection died during DATA: the server may have taken the message
+            # before the line went, so the copy sent after reconnecting may be a second one.
+            doubt = False
             for attempt in (1, 2):
                 smtp = self._session()
                 try:
                     result = self._transaction(smtp, item, handover)
                 except _ConnectionLost as lost:
                     self._drop()
+                    doubt = doubt or lost.during_data
                     if attempt == 1:
                         continue
                     yield DeliveryResult(item.recipient, "pending", f"connection lost: {lost}")
@@ -369,6 +383,10 @@ class SmtpSender:
                         f"after a reconnect ({lost})",
                         hint="run curator send again later; undelivered recipients stay pending",
                     ) from None
+                if doubt and result.status == "sent":
+                    result = DeliveryResult(
+                        result.recipient, "sent", f"{result.detail}; {POSSIBLE_SECOND_COPY}"
+                    )
                 yield result
                 break
 
@@ -387,11 +405,15 @@ class SmtpSender:
             # From here the server may accept the message: the ledger must know it was in
             # flight in case this process dies before the result is recorded.
             handover([item.recipient])
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            raise _ConnectionLost(str(exc) or type(exc).__name__) from exc
+        try:
             code, reply = smtp.data(data)
         except smtplib.SMTPDataError as exc:
             return self._refused(smtp, item, exc.smtp_code, exc.smtp_error)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            raise _ConnectionLost(str(exc) or type(exc).__name__) from exc
+            reason = str(exc) or type(exc).__name__
+            raise _ConnectionLost(reason, during_data=True) from exc
         if code != 250:
             return self._refused(smtp, item, code, reply)
         return DeliveryResult(item.recipient, "sent", f"{code} {_text(reply)}")

@@ -137,7 +137,8 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    # isdigit() alone accepts "²" and other digits float() refuses.
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = parsedate_to_datetime(value)
@@ -158,11 +159,27 @@ def _host_key(url: str) -> str:
     return f"{parts.hostname}:{parts.port or ''}"
 
 
+def _host_of(exc: httpx.RequestError) -> str:
+    try:
+        return exc.request.url.host
+    except RuntimeError:  # httpx raises it when the error carries no request
+        return "the host"
+
+
 def _describe(exc: Exception) -> str:
     if isinstance(exc, httpx.ConnectTimeout):
         return "could not connect in time"
     if isinstance(exc, httpx.ConnectError):
-        return f"could not connect: {exc}".rstrip(": ")
+        text = str(exc)
+        if (
+            "Name or service not known" in text
+            or "nodename nor servname" in text
+            or ("Temporary failure in name resolution" in text)
+        ):
+            return f"cannot resolve {_host_of(exc)} (no DNS answer: offline, or a typo in the URL?)"
+        if "Connection refused" in text:
+            return "the server refused the connection (nothing listens on that port)"
+        return f"could not connect: {text}".rstrip(": ")
     if isinstance(exc, httpx.TooManyRedirects):
         return "too many redirects"
     if isinstance(exc, httpx.UnsupportedProtocol):

@@ -23,6 +23,7 @@ from curator import normalize as nz
 from curator.config import url_problem
 from curator.errors import ConfigError, ParseError, SourcesError
 from curator.models import Config, FeedConfig, FetchConfig, FetchResult, Validators
+from curator.store import FeedHealth, Store
 
 if TYPE_CHECKING:
     import httpx
@@ -515,3 +516,15 @@ def run_feeds_export(config: Config, now: datetime, out: Path | None = None) -> 
         temp.unlink(missing_ok=True)
         raise SourcesError(f"cannot write {out}: {exc.strerror or exc}") from exc
     return ExportReport(document, (f"exported {len(config.feeds)} feeds to {out}",))
+
+
+def run_feeds_list(config: Config) -> list[tuple[FeedConfig, FeedHealth | None]]:
+    """``curator feeds list``: each source with what the state knows of it.
+
+    A listing only reads: with no state file yet, every source is simply never fetched, and no
+    file is created."""
+    health: dict[str, FeedHealth] = {}
+    if config.state_path.exists():
+        with Store.open(config.state_path) as store:
+            health = store.feed_health()
+    return [(feed, health.get(feed.url)) for feed in config.feeds]

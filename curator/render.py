@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from curator.errors import RenderError
+from curator.errors import ConfigError, RenderError
 from curator.models import ArchivedIssue, IssueDraft, NewsletterConfig, Post, RenderedIssue
 from curator.normalize import cut_text
 
@@ -229,6 +229,30 @@ def _render(template: Any, context: dict[str, Any]) -> str:
         raise RenderError(
             f"template {template.name}: {exc}",
             hint="fix the template (or remove yours to use the built-in one)",
+        ) from exc
+
+
+def check_subject(newsletter: NewsletterConfig, config_path: str) -> None:
+    """Refuse a subject template that would fail at send time, before anything is fetched."""
+    import jinja2
+
+    sample = {
+        "title": newsletter.title,
+        "period_label": "Week of 23–29 November 2026",
+        "period": "2026-W48",
+        "post_count": 3,
+        "lead_title": "A post",
+        "question": "Are you leading or managing?",
+    }
+    try:
+        env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701 - a subject line is not HTML
+        env.from_string(newsletter.subject).render(sample)
+    except jinja2.TemplateError as exc:
+        raise ConfigError(
+            f"the subject template does not work: {exc}",
+            path=config_path,
+            key="newsletter.subject",
+            hint="it may use " + ", ".join(f"{{{{ {name} }}}}" for name in sample),
         ) from exc
 
 

@@ -185,12 +185,21 @@ class Store:
             # would send it again. The cost is one fsync per recipient, small beside SMTP.
             connection.execute("PRAGMA synchronous=FULL")
             store._migrate()
+        except sqlite3.OperationalError as exc:
+            connection.close()
+            raise StoreError(
+                f"cannot use the state file {path}: {exc}",
+                hint="check that it is a file you may read and write, or pass --state PATH",
+            ) from exc
         except sqlite3.DatabaseError as exc:
             connection.close()
             raise StoreError(
                 f"{path} is not a curator state file ({exc})",
                 hint="move it away to start afresh, or pass --state PATH",
             ) from exc
+        except BaseException:
+            connection.close()
+            raise
         return store
 
     def close(self) -> None:
@@ -413,12 +422,13 @@ class Store:
                 "VALUES (?, ?, 'pending', ?)",
                 [(issue_id, r, _iso(built_at)) for r in recipients],
             )
-            if question is not None and round_ == 1:
-                self.db.execute(
-                    "INSERT INTO question_uses (question, reason, issue_id, period, used_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (question, question_reason, issue_id, period, _iso(built_at)),
-                )
+            # A new round replaces the old one: what it still owed is now the new round's job.
+            self.db.execute(
+                """UPDATE deliveries SET status = 'failed', error = ?, updated_at = ?
+                   WHERE status = 'pending' AND issue_id IN
+                     (SELECT id FROM issues WHERE period = ? AND round < ?)""",
+                (f"replaced by round {round_}", _iso(built_at), period, round_),
+            )
         issue = self.issue(issue_id)
         assert issue is not None
         return issue
@@ -437,6 +447,17 @@ class Store:
             )
         found = row.fetchone()
         return _issue(found) if found else None
+
+    def issues_with_pending(self, period: str, *, since: datetime) -> list[StoredIssue]:
+        """Issues of periods other than ``period``, built after ``since``, that still owe
+        someone a delivery; oldest first."""
+        rows = self.db.execute(
+            f"""{_ISSUES} WHERE i.period != ? AND i.built_at > ? AND EXISTS
+                  (SELECT 1 FROM deliveries d WHERE d.issue_id = i.id AND d.status = 'pending')
+                ORDER BY i.built_at, i.id""",  # noqa: S608 - _ISSUES is a fixed fragment
+            (period, _iso(since)),
+        )
+        return [_issue(row) for row in rows]
 
     def previous_issue(self, period: str) -> StoredIssue | None:
         """The newest issue of any period other than ``period``."""
@@ -487,6 +508,16 @@ class Store:
                     WHERE issue_id = ? AND recipient = ? AND status != 'sent'""",  # noqa: S608 - column is one of two names
                 (status, detail, _iso(now), issue_id, recipient),
             )
+            if status == "sent":
+                # A question counts as used once its issue reaches someone, not when it is
+                # built: a period whose every delivery failed leaves the rotation as it was.
+                self.db.execute(
+                    """INSERT INTO question_uses (question, reason, issue_id, period, used_at)
+                       SELECT question, question_reason, id, period, ? FROM issues
+                       WHERE id = ? AND question IS NOT NULL AND NOT EXISTS
+                         (SELECT 1 FROM question_uses q WHERE q.period = issues.period)""",
+                    (_iso(now), issue_id),
+                )
 
     def history(self) -> list[IssueSummary]:
         rows = self.db.execute(

@@ -116,6 +116,28 @@ BAD_CONFIGS = [
         id="bad-method",
     ),
     pytest.param(
+        "feeds:\n  - url: 'http://[::1/feed'\n",
+        "2: feeds[0].url: 'http://[::1/feed' is not a valid URL (check the brackets and the port)",
+        id="unbalanced-ipv6-bracket",
+    ),
+    pytest.param(
+        "feeds:\n  - url: 'http://a.example:99999/'\n",
+        "2: feeds[0].url: 'http://a.example:99999/' is not a valid URL"
+        " (check the brackets and the port)",
+        id="port-out-of-range",
+    ),
+    pytest.param(
+        "newsletter:\n  to: [jörg@exämple.org]\nfeeds:\n  - url: https://a.example/\n",
+        "2: newsletter.to[0]: 'jörg@exämple.org' is not a plain ASCII address",
+        id="non-ascii-recipient",
+    ),
+    pytest.param(
+        "delivery:\n  postmark:\n    endpoint: http://api.example/batch\n"
+        "feeds:\n  - url: https://a.example/\n",
+        "3: delivery.postmark.endpoint: 'http://api.example/batch' must be https",
+        id="postmark-over-http",
+    ),
+    pytest.param(
         "fetch:\n  timeout: -1\nfeeds:\n  - url: https://a.example/\n",
         "2: fetch.timeout: -1 is out of range: must be more than 0",
         id="negative-timeout",
@@ -223,8 +245,36 @@ def test_now_accepts_iso_with_zone_or_a_date(text: str, expected: str) -> None:
     assert parse_now(text).isoformat() == expected
 
 
+def test_a_date_alone_is_midnight_in_the_newsletter_zone() -> None:
+    """A date alone starts that day where the newsletter lives, so it names that day's week."""
+    assert parse_now("2026-11-30", timezone="America/New_York").isoformat() == (
+        "2026-11-30T05:00:00+00:00"
+    )
+
+
 @pytest.mark.parametrize("text", ["2026-11-30T08:00:00", "next monday", ""])
 def test_now_refuses_times_without_a_zone(text: str) -> None:
     """A time without a zone is ambiguous and refused with an example."""
     with pytest.raises(ConfigError, match="ISO 8601"):
         parse_now(text)
+
+
+def test_a_broken_subject_template_is_refused_before_any_fetch(tmp_path: Path) -> None:
+    """A subject naming an unknown variable exits 2 with the key, before the network."""
+    path = write_config(
+        tmp_path,
+        "newsletter:\n  to: [a@b.org]\n  subject: '{{ titel }}'\n"
+        "feeds:\n  - url: http://127.0.0.1:9/feed\n",
+    )
+    result = CliRunner().invoke(app, ["--config", str(path), "send"])
+    assert result.exit_code == 2
+    assert "newsletter.subject: the subject template does not work" in result.stderr
+    assert "'titel' is undefined" in result.stderr
+
+
+def test_send_to_accepts_a_comma_separated_list(tmp_path: Path) -> None:
+    """`--to 'a@x.org, b@y.org'` means two addresses; a bad one among them is refused."""
+    path = write_config(tmp_path, "feeds:\n  - url: http://127.0.0.1:9/feed\n")
+    bad = CliRunner().invoke(app, ["--config", str(path), "send", "--to", "a@x.org, nope"])
+    assert bad.exit_code == 2
+    assert "--to: 'nope' is not an email address" in bad.stderr

@@ -278,6 +278,8 @@ def test_every_request_names_curator_its_version_and_home_page() -> None:
         ("Thu, 26 Nov 2026 08:01:30 GMT", 90.0),
         ("Wed, 25 Nov 2026 08:00:00 GMT", 0.0),  # a date in the past means now
         ("soon", None),
+        ("²", None),  # a Unicode digit that str.isdigit() accepts and float() refuses
+        ("１２", None),
         ("", None),
         (None, None),
     ],

@@ -223,3 +223,14 @@ def test_empty_week_with_skip_sends_nothing(site: tuple[FeedServer, Path]) -> No
     assert code == 0
     assert "nothing to send" in out
     assert not (config.parent / "outbox").exists()
+
+
+def test_to_with_a_comma_list_sends_one_copy_to_each(site: tuple[FeedServer, Path]) -> None:
+    """`--to 'a, b'` sends a test copy to both addresses, never silently to the first alone."""
+    _, config = site
+    code, _, err = run(
+        config, "send", "--to", "me@example.net; you@example.net", "--now", "2026-11-26T08:00:00Z"
+    )
+    assert code == 0, err
+    messages = read_outbox(config.parent / "outbox").values()
+    assert sorted(str(m["To"]) for m in messages) == ["me@example.net", "you@example.net"]

@@ -124,7 +124,7 @@ def test_451_is_retried_next_run_and_550_is_not(
     mailbox.refuse = {}
     code, out, err = run(config, "send", "--now", "2026-11-26T09:00:00Z")
     assert code == 0, err
-    assert "1 recipients left" in out
+    assert "1 recipient left" in out
     assert mailbox.copies() == {"ann@example.org": 1, "bob@example.org": 1, "dan@example.org": 1}
     assert history_counts(config) == (3, 1, 0)
 
@@ -283,14 +283,17 @@ def test_the_right_login_delivers(
 def test_a_username_without_password_says_which_variable_to_set(
     mailbox: Mailbox, feed: str, tmp_path: Path
 ) -> None:
-    """A username with no CURATOR_SMTP_PASSWORD is refused before connecting."""
+    """A username with no CURATOR_SMTP_PASSWORD is a config error (exit 2) before any fetch,
+    so no issue is frozen that could not be sent."""
     config = smtp_config(
         tmp_path, feed, mailbox.port, to=PEOPLE[:2], extra="    username: digest\n"
     )
     code, _, err = run(config, "send", "--now", NOW)
-    assert code == 1
+    assert code == 2
     assert mailbox.sessions == []
-    assert_nothing_sent(config, err, says="CURATOR_SMTP_PASSWORD is empty", hint="export")
+    assert "delivery.smtp.username: is set but CURATOR_SMTP_PASSWORD is empty" in err
+    assert "export CURATOR_SMTP_PASSWORD" in err
+    assert "no issues yet" in run(config, "history")[1]
 
 
 @pytest.mark.parametrize(
