@@ -1,0 +1,107 @@
+"""The GitHub Actions workflows keep the promises the README makes about the weekly job.
+
+actionlint (in .ci/run) checks that the files are valid; these tests check our own rules: no
+overlap, least privilege, secrets and inputs never pasted into a script, state saved even when
+the send fails, the same weekly time everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / ".github" / "workflows"
+
+pytestmark = pytest.mark.skipif(
+    not WORKFLOWS.is_dir(), reason="runs from a repository checkout, not an unpacked sdist"
+)
+
+
+def _load(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = YAML(typ="safe").load((WORKFLOWS / name).read_text(encoding="utf-8"))
+    return data
+
+
+def _steps(workflow: dict[str, Any]) -> list[dict[str, Any]]:
+    return [step for job in workflow["jobs"].values() for step in job.get("steps", [])]
+
+
+def _send_step(weekly: dict[str, Any]) -> dict[str, Any]:
+    (step,) = [s for s in _steps(weekly) if 'curator "${args' in s.get("run", "")]
+    return step
+
+
+def test_weekly_runs_queue_instead_of_overlapping_or_cancelling() -> None:
+    """Two weekly runs share one concurrency group and a running one is never cancelled."""
+    concurrency = _load("weekly-digest.yml")["concurrency"]
+    assert concurrency["group"]
+    assert concurrency["cancel-in-progress"] is False
+
+
+def test_weekly_job_holds_only_the_permissions_each_job_needs() -> None:
+    """Nothing at the top level; contents:write for the state push; Pages rights to deploy."""
+    weekly = _load("weekly-digest.yml")
+    assert weekly["permissions"] == {}
+    assert weekly["jobs"]["send"]["permissions"] == {"contents": "write"}
+    assert weekly["jobs"]["publish"]["permissions"] == {"pages": "write", "id-token": "write"}
+
+
+@pytest.mark.parametrize("name", ["weekly-digest.yml", "ci.yml"])
+def test_no_secret_or_input_is_pasted_into_a_shell_script(name: str) -> None:
+    """run: scripts read secrets and inputs from env, so no value can turn into a command."""
+    for step in _steps(_load(name)):
+        script = step.get("run", "")
+        assert not re.search(r"\$\{\{\s*(secrets|inputs|github\.event)\.", script), step
+
+
+def test_secrets_reach_only_the_step_that_sends() -> None:
+    """Only the `curator send` step sees the SMTP password and the recipient list."""
+    weekly = _load("weekly-digest.yml")
+    send = _send_step(weekly)
+    assert send["env"]["CURATOR_SMTP_PASSWORD"] == "${{ secrets.CURATOR_SMTP_PASSWORD }}"
+    assert send["env"]["CURATOR_TO"] == "${{ secrets.CURATOR_TO }}"
+    for step in _steps(weekly):
+        if step is not send:
+            assert "secrets." not in str(step), step
+
+
+def test_manual_run_offers_dry_run_forced_resend_and_test_address() -> None:
+    """workflow_dispatch has the three inputs, each wired to its `curator send` flag."""
+    weekly = _load("weekly-digest.yml")
+    inputs = weekly["on"]["workflow_dispatch"]["inputs"]
+    assert set(inputs) == {"dry_run", "force", "test_address"}
+    script = _send_step(weekly)["run"]
+    for flag in ("--dry-run", "--force", "--to"):
+        assert flag in script
+
+
+def test_state_is_saved_even_after_a_failed_send() -> None:
+    """The ledger of who got the issue must survive a run that fails part-way."""
+    (save,) = [s for s in _steps(_load("weekly-digest.yml")) if " push " in s.get("run", "")]
+    assert "always()" in save["if"]
+
+
+def test_workflow_timer_and_readme_agree_on_the_weekly_time() -> None:
+    """The Actions cron, the systemd timer and the README's crontab line all say Monday 07:00."""
+    (cron,) = [entry["cron"] for entry in _load("weekly-digest.yml")["on"]["schedule"]]
+    assert cron == "0 7 * * 1"
+    timer = (ROOT / "contrib" / "systemd" / "curator.timer").read_text(encoding="utf-8")
+    assert "OnCalendar=Mon *-*-* 07:00:00 UTC" in timer
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert re.search(r"^0 7 \* \* 1 ", readme, re.MULTILINE)
+
+
+def test_ci_tests_every_supported_python() -> None:
+    """The CI matrix runs 3.11, 3.12 and 3.13 with lint, types and tests."""
+    ci = _load("ci.yml")
+    assert set(ci["on"]) == {"push", "pull_request"}
+    job = ci["jobs"]["test"]
+    assert job["strategy"]["matrix"]["python"] == ["3.11", "3.12", "3.13"]
+    scripts = "\n".join(step.get("run", "") for step in job["steps"])
+    for command in ("ruff check", "ruff format --check", "mypy", "pytest"):
+        assert command in scripts
