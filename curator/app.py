@@ -142,13 +142,13 @@ def fetch_feeds(
     *,
     client: httpx.AsyncClient | None = None,
     progress: Progress | None = None,
-    honour_backoff: bool = False,
+    honour_backoff: bool = True,
 ) -> list[FeedOutcome]:
     """Fetch every enabled feed, store what is new, and return one outcome per feed.
 
-    With ``honour_backoff``, a feed that keeps failing is left alone until its backoff
-    interval has passed (see :mod:`curator.health`), but never for a whole issue period.
-    ``send`` and ``preview`` leave it off: they run once per period and try every feed.
+    A feed that keeps failing is left alone until its backoff interval has passed (see
+    :mod:`curator.health`), but never for a whole issue period: every feed is tried at least
+    once before each issue. ``honour_backoff=False`` tries every feed now.
     """
     feeds: list[FeedConfig] = list(config.enabled_feeds)
     resting: dict[str, FeedOutcome] = {}
@@ -194,9 +194,7 @@ def run_fetch(
 ) -> list[FeedOutcome]:
     """``curator fetch``: fetch and store only."""
     with RunLock(config.state_path), Store.open(config.state_path) as store:
-        return fetch_feeds(
-            config, store, now, client=client, progress=progress, honour_backoff=True
-        )
+        return fetch_feeds(config, store, now, client=client, progress=progress)
 
 
 # ---------------------------------------------------------------- building an issue

@@ -31,7 +31,9 @@ ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
     "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5"
 )
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Answers worth a second try within the run: overload and gateway trouble. A plain 500 is
+# a broken server more often than a passing fault; the next run tries it again.
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
 BACKOFF_BASE = 0.5
 
 Sleep = Callable[[float], Awaitable[None]]

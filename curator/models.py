@@ -86,7 +86,7 @@ class DeliveryConfig:
 
 @dataclass(frozen=True)
 class FetchConfig:
-    concurrency: int = 16
+    concurrency: int = 32
     per_host: int = 2
     connect_timeout: float = 10.0
     timeout: float = 30.0

@@ -82,10 +82,10 @@ def make_config(tmp_path: Path, server: FeedServer) -> Config:
     )
 
 
-def test_fetch_backs_off_a_failing_feed_and_send_still_tries_it(
+def test_fetch_backs_off_a_failing_feed_and_a_forced_fetch_still_tries_it(
     feed_server: FeedServer, tmp_path: Path
 ) -> None:
-    """`curator fetch` skips a feed inside its backoff; send's fetch always tries it."""
+    """`curator fetch` skips a feed inside its backoff; a forced fetch tries it anyway."""
     config = make_config(tmp_path, feed_server)
     first = run_fetch(config, WEDNESDAY)
     assert [o.fetch.status for o in first] == ["ok", "failed"]
@@ -100,8 +100,8 @@ def test_fetch_backs_off_a_failing_feed_and_send_still_tries_it(
 
     with Store.open(config.state_path) as store:
         assert store.feed_health()[config.feeds[1].url].consecutive_failures == 1
-        # what send and preview do: every feed, backoff or not
-        sent = fetch_feeds(config, store, WEDNESDAY + 0.6 * H)
+        # a forced fetch: every feed, backoff or not
+        sent = fetch_feeds(config, store, WEDNESDAY + 0.6 * H, honour_backoff=False)
         assert [o.fetch.status for o in sent] == ["unchanged", "failed"]
         assert store.feed_health()[config.feeds[1].url].consecutive_failures == 2
     assert len(feed_server.hits("/broken.xml")) == 2
@@ -117,7 +117,7 @@ def test_a_new_period_makes_a_backed_off_feed_due(feed_server: FeedServer, tmp_p
     sunday_night = MONDAY + 7 * 24 * H - 0.5 * H
     for _ in range(6):  # six failures: a day's rest
         with Store.open(config.state_path) as store:
-            fetch_feeds(config, store, sunday_night)
+            fetch_feeds(config, store, sunday_night, honour_backoff=False)
     assert run_fetch(config, sunday_night + 0.2 * H)[1].fetch.status == "skipped"
     assert run_fetch(config, sunday_night + 0.6 * H)[1].fetch.status == "failed"
 

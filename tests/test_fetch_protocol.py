@@ -178,17 +178,27 @@ CASES = {
         failures=1,
         error="asked to wait 3600 s",
     ),
-    "500 then 200 retries once after a jittered pause": Case(
+    "500 is not retried in the run: a broken server, tried again next run": Case(
         state=Validators(),
-        answers=[httpx.Response(500), ok()],
+        answers=[httpx.Response(500)],
+        sent=NO_VALIDATORS,
+        status="failed",
+        stored=Validators(),
+        last_status=500,
+        failures=1,
+        error="HTTP 500",
+    ),
+    "502 then 200 retries once after a jittered pause": Case(
+        state=Validators(),
+        answers=[httpx.Response(502), ok()],
         sent=NO_VALIDATORS,
         status="ok",
         stored=Validators(None, None, sha(BODY)),
         sleeps=[backoff_delay(0, random.Random(7))],
     ),
-    "500 every time fails after the bounded retries": Case(
+    "gateway errors every time fail after the bounded retries": Case(
         state=KNOWN,
-        answers=[httpx.Response(500), httpx.Response(502), httpx.Response(503)],
+        answers=[httpx.Response(504), httpx.Response(502), httpx.Response(503)],
         sent=VALIDATORS_SENT,
         status="failed",
         stored=KNOWN,
