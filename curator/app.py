@@ -108,8 +108,9 @@ async def _fetch_and_parse(
 def _backed_off(
     config: Config, store: Store, now: datetime
 ) -> tuple[list[FeedConfig], dict[str, FeedOutcome]]:
-    """Split the enabled feeds into those due now and those left alone by the backoff."""
-    from curator.health import fetch_due
+    """Split the enabled feeds into those due now (likely-slow first) and those left alone
+    by the backoff."""
+    from curator.health import fetch_due, fetch_order
 
     period = select.period_for(now, config.newsletter.cadence, config.newsletter.timezone)
     health = store.feed_health()
@@ -132,7 +133,10 @@ def _backed_off(
             f"last error: {known.last_error}"
         )
         resting[feed.url] = FeedOutcome(feed, FetchResult(feed, "skipped", error=note))
-    return due, resting
+    failures = {url: h.consecutive_failures for url, h in health.items()}
+    elapsed = {url: h.last_elapsed for url, h in health.items() if h.last_elapsed is not None}
+    by_url = {feed.url: feed for feed in due}
+    return [by_url[url] for url in fetch_order(list(by_url), failures, elapsed)], resting
 
 
 def fetch_feeds(
@@ -159,26 +163,35 @@ def fetch_feeds(
                 progress(outcome)
     fetched_now = asyncio.run(_fetch_and_parse(feeds, store.validators(), config, client, progress))
     by_url = {o.feed.url: o for o in fetched_now}
-    stored: list[FeedOutcome] = []
-    for feed in config.enabled_feeds:
-        if feed.url in resting:
-            stored.append(resting[feed.url])
-            continue
-        outcome = by_url[feed.url]
-        fetched = _without_body(outcome.fetch)
-        parsed = outcome.parsed
-        if outcome.error is not None and fetched.ok:
-            # Fetched but not a feed: a failure for the feed's health, and its validators
-            # are not kept, so the next run reads (and judges) the body again.
-            failed = replace(fetched, status="failed", error=outcome.error)
-            store.record_fetch(failed, now)
-        else:
-            store.record_fetch(fetched, now, parsed.title if parsed else None)
-        new = 0
-        if parsed is not None:
-            new = store.save_entries(outcome.feed.url, outcome.feed.name, parsed.entries, now)
-        stored.append(replace(outcome, new_entries=new, fetch=fetched))
-    return stored
+    # One commit for the whole batch: with synchronous=FULL, one per feed costs an fsync each.
+    with store.transaction():
+        return [_store_outcome(store, f, by_url, resting, now) for f in config.enabled_feeds]
+
+
+def _store_outcome(
+    store: Store,
+    feed: FeedConfig,
+    by_url: dict[str, FeedOutcome],
+    resting: dict[str, FeedOutcome],
+    now: datetime,
+) -> FeedOutcome:
+    """Record one feed's fetch (validators, health) and its new entries."""
+    if feed.url in resting:
+        return resting[feed.url]
+    outcome = by_url[feed.url]
+    fetched = _without_body(outcome.fetch)
+    parsed = outcome.parsed
+    if outcome.error is not None and fetched.ok:
+        # Fetched but not a feed: a failure for the feed's health, and its validators
+        # are not kept, so the next run reads (and judges) the body again.
+        failed = replace(fetched, status="failed", error=outcome.error)
+        store.record_fetch(failed, now)
+    else:
+        store.record_fetch(fetched, now, parsed.title if parsed else None)
+    new = 0
+    if parsed is not None:
+        new = store.save_entries(outcome.feed.url, outcome.feed.name, parsed.entries, now)
+    return replace(outcome, new_entries=new, fetch=fetched)
 
 
 def _without_body(result: FetchResult) -> FetchResult:

@@ -249,22 +249,38 @@ def fetch(ctx: typer.Context, now: NowOption = None) -> None:
                 )
 
             outcomes = run_fetch(config, _now(now, config), progress=line)
-        table = Table(title=f"{total} feeds")
-        for column in ("feed", "status", "new", "time", "note"):
-            table.add_column(column, overflow="fold")
-        for o in outcomes:
-            note = o.error or (o.parsed.warning if o.parsed and o.parsed.warning else "")
-            if o.fetch.status == "skipped":
-                note = o.fetch.error or ""
-            if o.fetch.permanent_redirect:
-                moved = f"moved for good to {o.fetch.permanent_redirect}: update feeds.yaml"
-                note = f"{moved}; {note}" if note else moved
-            elapsed = "" if o.fetch.status == "skipped" else f"{o.fetch.elapsed:.2f}s"
-            table.add_row(o.feed.name, _fetch_status(o), str(o.new_entries), elapsed, note)
-        Console(width=max(100, Console().width)).print(table)
+        rows = [_fetch_row(o) for o in outcomes]
+        out = Console()
+        if out.is_terminal:
+            table = Table(title=f"{total} feeds")
+            for column in ("feed", "status", "new", "time", "note"):
+                table.add_column(column, overflow="fold")
+            for row in rows:
+                table.add_row(*row)
+            out.print(table)
+        else:
+            # Logs and pipes get one tab-separated line per feed: greppable, and far cheaper
+            # than laying out a table for hundreds of feeds.
+            for row in [("feed", "status", "new", "time", "note"), *rows]:
+                typer.echo("\t".join(row))
+        failed = sum(1 for o in outcomes if not o.ok)
+        new = sum(o.new_entries for o in outcomes)
+        typer.echo(f"{total} feeds: {total - failed} ok, {failed} failed or resting; {new} new")
         return 1 if outcomes and all(not o.ok for o in outcomes) else 0
 
     raise typer.Exit(_guard(ctx, work))
+
+
+def _fetch_row(o: FeedOutcome) -> tuple[str, str, str, str, str]:
+    """feed, status, new entries, time, note: one feed's line of `curator fetch`."""
+    note = o.error or (o.parsed.warning if o.parsed and o.parsed.warning else "")
+    if o.fetch.status == "skipped":
+        note = o.fetch.error or ""
+    if o.fetch.permanent_redirect:
+        moved = f"moved for good to {o.fetch.permanent_redirect}: update feeds.yaml"
+        note = f"{moved}; {note}" if note else moved
+    elapsed = "" if o.fetch.status == "skipped" else f"{o.fetch.elapsed:.2f}s"
+    return o.feed.name, _fetch_status(o), str(o.new_entries), elapsed, note
 
 
 def _fetch_status(o: FeedOutcome) -> str:

@@ -8,6 +8,7 @@ always due, so every feed is tried at least once before each issue.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -47,3 +48,26 @@ def fetch_due(
     if now >= next_try:
         return Due(True, failures=failures)
     return Due(False, next_try, failures)
+
+
+def fetch_order(
+    urls: Sequence[str], failures: Mapping[str, int], elapsed: Mapping[str, float]
+) -> list[str]:
+    """The order to start fetches in: the likely-slow first.
+
+    The global limit queues feeds behind one another; a feed that will take its whole deadline
+    should not start last, or the run lasts the queue plus the deadline. So: feeds never
+    fetched, then failing feeds (a failure is often a timeout), then the rest by how long they
+    took last time, slowest first (longest-job-first keeps the run short). Ties keep the
+    order of feeds.yaml.
+    """
+
+    def rank(item: tuple[int, str]) -> tuple[int, float, int]:
+        index, url = item
+        if url not in elapsed:
+            return (0, 0.0, index)
+        if failures.get(url, 0) > 0:
+            return (1, -elapsed[url], index)
+        return (2, -elapsed[url], index)
+
+    return [url for _, url in sorted(enumerate(urls), key=rank)]

@@ -107,7 +107,10 @@ CREATE TABLE question_uses (
 
 # Numbered migrations: MIGRATIONS[n] brings a database from user_version n+1 to n+2.
 # Version 1 is SCHEMA itself.
-MIGRATIONS: tuple[str, ...] = ()
+MIGRATIONS: tuple[str, ...] = (
+    # 2: how long each feed's last fetch took, so the slowest start first next time.
+    "ALTER TABLE feeds ADD COLUMN last_elapsed REAL",
+)
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 
 
@@ -141,6 +144,7 @@ class FeedHealth:
     gone: bool
     entry_count: int
     last_post: datetime | None
+    last_elapsed: float | None = None
 
 
 @dataclass(frozen=True)
@@ -232,7 +236,13 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        """One atomic write: everything inside lands, or nothing does."""
+        """One atomic write: everything inside lands, or nothing does.
+
+        Inside another transaction it simply joins it, so a caller can make many small writes
+        one commit (and one fsync)."""
+        if self.db.in_transaction:
+            yield
+            return
         try:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
@@ -267,9 +277,10 @@ class Store:
         v = result.validators
         with self.transaction():
             self.db.execute(
-                "INSERT INTO feeds (url, name) VALUES (?, ?) "
-                "ON CONFLICT (url) DO UPDATE SET name = excluded.name",
-                (feed.url, feed.name),
+                "INSERT INTO feeds (url, name, last_elapsed) VALUES (?, ?, ?) "
+                "ON CONFLICT (url) DO UPDATE SET name = excluded.name, "
+                "last_elapsed = excluded.last_elapsed",
+                (feed.url, feed.name, result.elapsed),
             )
             if result.ok:
                 self.db.execute(
@@ -311,6 +322,7 @@ class Store:
                 gone=bool(row["gone"]),
                 entry_count=row["entry_count"],
                 last_post=_time(row["last_post"]),
+                last_elapsed=row["last_elapsed"],
             )
             for row in rows
         }

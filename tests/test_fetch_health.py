@@ -148,7 +148,7 @@ def test_a_body_that_is_not_a_feed_counts_as_a_failure(
 def test_fetch_command_prints_a_table_and_plain_progress_lines(
     feed_server: FeedServer, tmp_path: Path
 ) -> None:
-    """Off a terminal: one plain line per feed as it finishes, then the status table."""
+    """Off a terminal: one plain line per feed as it finishes, then a tab-separated table."""
     feed_server.add("/moved.xml", Route(status=301, headers={"Location": "/good.xml"}))
     feed_server.add("/good.xml", BODY)
     feed_server.add("/broken.xml", Route(status=500))
@@ -167,7 +167,8 @@ def test_fetch_command_prints_a_table_and_plain_progress_lines(
     for word in ("feed", "status", "new", "time", "note", "failed (500)", "moved for good"):
         assert word in result.stdout
     good_row = next(line for line in result.stdout.splitlines() if "Good" in line)
-    assert " 1 " in good_row  # one new entry
+    assert good_row.split("\t")[:3] == ["Good", "ok", "1"]  # one new entry
+    assert "2 feeds: 1 ok, 1 failed or resting; 1 new" in result.stdout
 
     again = runner.invoke(app, [*args[:-1], "2026-11-25T12:30:00Z"])
     assert again.exit_code == 0
