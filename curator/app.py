@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -190,8 +190,14 @@ def _store_outcome(
         store.record_fetch(fetched, now, parsed.title if parsed else None)
     new = 0
     if parsed is not None:
-        new = store.save_entries(outcome.feed.url, outcome.feed.name, parsed.entries, now)
+        name = source_name(feed, parsed.title)
+        new = store.save_entries(outcome.feed.url, name, parsed.entries, now)
     return replace(outcome, new_entries=new, fetch=fetched)
+
+
+def source_name(feed: FeedConfig, title: str | None) -> str:
+    """What readers see as a source: its name in feeds.yaml, else the feed's own title."""
+    return feed.name if feed.named or not title else title
 
 
 def _without_body(result: FetchResult) -> FetchResult:
@@ -263,29 +269,32 @@ def draft_issue(
     return IssueDraft(period, posts, more, question, resurfaced=resurfaced)
 
 
-def _source_notes(config: Config, outcomes: Sequence[FeedOutcome]) -> list[SourceNote]:
+def _source_notes(
+    config: Config, outcomes: Sequence[FeedOutcome], titles: Mapping[str, str]
+) -> list[SourceNote]:
     from curator.render import SourceNote
 
     by_url = {o.feed.url: o for o in outcomes}
     notes = []
     for feed in config.enabled_feeds:
+        name = source_name(feed, titles.get(feed.url))
         outcome = by_url.get(feed.url)
         if outcome is None:
-            notes.append(SourceNote(feed.name, True))
+            notes.append(SourceNote(name, True))
         else:
-            notes.append(SourceNote(feed.name, outcome.ok, outcome.error or ""))
+            notes.append(SourceNote(name, outcome.ok, outcome.error or ""))
     return notes
 
 
 def render_draft(
-    config: Config, draft: IssueDraft, outcomes: Sequence[FeedOutcome]
+    config: Config, store: Store, draft: IssueDraft, outcomes: Sequence[FeedOutcome]
 ) -> RenderedIssue:
     from curator.render import render_issue
 
     return render_issue(
         draft,
         config.newsletter,
-        sources=_source_notes(config, outcomes),
+        sources=_source_notes(config, outcomes, store.feed_titles()),
         templates_dir=config.templates_dir,
     )
 
@@ -448,7 +457,7 @@ def _send_period(  # noqa: PLR0917 - the private body of run_send
         )
         lines.append(f"no new posts for {period.key}: nothing to send ({why})")
         return SendReport(tuple(lines), 0, period.key, outcomes=tuple(outcomes))
-    rendered = render_draft(config, draft, outcomes)
+    rendered = render_draft(config, store, draft, outcomes)
     lines += [f"note: {note}" for note in rendered.notes]
 
     if options.dry_run:
@@ -723,7 +732,7 @@ def run_preview(
             if draft is None or (not draft.posts and draft.question is None):
                 lines.append(f"no new posts for {period.key}: send would send nothing")
                 return PreviewReport(tuple(lines))
-            rendered = render_draft(config, draft, outcomes)
+            rendered = render_draft(config, store, draft, outcomes)
             lines += [f"note: {n}" for n in rendered.notes]
             subject, html, text = rendered.subject, rendered.html, rendered.text
     recipient = (config.newsletter.to or ("reader@example.invalid",))[0]

@@ -443,27 +443,36 @@ def _feeds(r: _Reader, node: _Node) -> tuple[FeedConfig, ...]:
         )
     feeds: list[FeedConfig] = []
     seen: dict[str, str] = {}
+    names: set[str] = set()
     for item in items:
         if isinstance(item.value, str):
             url = r.url(item)
-            feed = FeedConfig(name=urlsplit(url).hostname or url, url=url)
+            feed = FeedConfig(name=urlsplit(url).hostname or url, url=url, named=False)
         else:
             c = r.mapping(item, _FEED_KEYS)
             if "url" not in c:
                 raise r.fail(item, "has no url", hint="every feed needs `url: https://...`")
             url = r.url(c["url"])
-            name = _optional(c, "name", r.single_line, urlsplit(url).hostname or url)
-            tags = _optional(c, "tags", _texts(r), _NO_TEXTS)
+            name = _optional(c, "name", r.single_line, None)
+            if name is not None and name in names:
+                raise r.fail(
+                    c["name"],
+                    f"{name!r} names another feed too",
+                    hint="give each feed its own name: `feeds remove NAME` relies on it",
+                )
             feed = FeedConfig(
-                name=name,
+                name=name or urlsplit(url).hostname or url,
                 url=url,
-                tags=tags,
+                tags=_optional(c, "tags", _texts(r), _NO_TEXTS),
                 enabled=_optional(c, "enabled", r.boolean, True),
                 max_posts=_optional(c, "max_posts", _whole(r, 1), None),
+                named=name is not None,
             )
         if feed.url in seen:
             raise r.fail(item, f"{feed.url!r} is listed twice (also as {seen[feed.url]!r})")
         seen[feed.url] = feed.name
+        if feed.named:
+            names.add(feed.name)
         feeds.append(feed)
     return tuple(feeds)
 

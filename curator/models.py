@@ -29,6 +29,9 @@ class FeedConfig:
     tags: tuple[str, ...] = ()
     enabled: bool = True
     max_posts: int | None = None
+    # False when feeds.yaml gave no name and ``name`` is only the host: the feed's own title,
+    # once fetched, is then what readers see.
+    named: bool = True
 
 
 @dataclass(frozen=True)

@@ -302,6 +302,11 @@ class Store:
                      int(result.gone), feed.url),
                 )  # fmt: skip
 
+    def feed_titles(self) -> dict[str, str]:
+        """Each feed's own title, as its last good fetch gave it."""
+        rows = self.db.execute("SELECT url, title FROM feeds WHERE title IS NOT NULL")
+        return {row["url"]: row["title"] for row in rows}
+
     def feed_health(self) -> dict[str, FeedHealth]:
         rows = self.db.execute(
             """SELECT f.*, COUNT(e.id) AS entry_count,

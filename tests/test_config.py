@@ -116,6 +116,12 @@ BAD_CONFIGS = [
         id="bad-method",
     ),
     pytest.param(
+        "feeds:\n  - {name: Ron, url: 'https://a.example/'}\n"
+        "  - {name: Ron, url: 'https://b.example/'}\n",
+        "3: feeds[1].name: 'Ron' names another feed too",
+        id="duplicate-name",
+    ),
+    pytest.param(
         "feeds:\n  - url: 'http://[::1/feed'\n",
         "2: feeds[0].url: 'http://[::1/feed' is not a valid URL (check the brackets and the port)",
         id="unbalanced-ipv6-bracket",

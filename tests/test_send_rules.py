@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from safety import message_parts, squash
 from test_send import run
 
 from conftest import FeedServer, Item, SmtpInbox, rss, utc, write_config
@@ -122,3 +123,26 @@ def test_every_feed_failing_sends_no_empty_week_issue(
     assert "every feed failed" in err
     assert smtp_server.messages == []
     assert _statuses(config) == []
+
+
+def test_a_feed_without_a_name_is_shown_by_its_own_title(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Two bare URLs on one host are told apart by their feeds' titles, not the host twice."""
+    one = feed_server.add(
+        "/a.xml",
+        rss([Item("Post A", "https://a.example/1", utc("2026-11-25T10:00"))], title="Alpha Blog"),
+    )
+    two = feed_server.add(
+        "/b.xml",
+        rss([Item("Post B", "https://b.example/1", utc("2026-11-25T11:00"))], title="Beta Notes"),
+    )
+    config = write_config(
+        tmp_path, f"newsletter:\n  to: [ann@example.org]\nfeeds:\n  - {one}\n  - url: {two}\n"
+    )
+    code, _, err = run(config, "send", "--now", "2026-11-26T08:00:00Z")
+    assert code == 0, err
+    (eml,) = (tmp_path / "outbox").glob("*.eml")
+    text = squash(message_parts(eml.read_bytes())[0])
+    assert "-- ALPHA BLOG --" in text or "Alpha Blog ·" in text
+    assert "Read this week: Alpha Blog, Beta Notes." in text
