@@ -10,7 +10,6 @@ then from the paths blogging engines use (:data:`COMMON_PATHS`).
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -145,24 +144,6 @@ def looks_like_html(body: bytes, content_type: str | None) -> bool:
     return head.startswith((b"<!doctype html", b"<html")) or (
         b"<html" in head and b"<rss" not in head and b"<feed" not in head
     )
-
-
-def json_feed_title(body: bytes) -> str | None:
-    """The title of a JSON Feed (jsonfeed.org), "" when it has none; None when the body is
-    not a JSON Feed at all."""
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if not isinstance(document, dict):
-        return None
-    version = document.get("version")
-    if not isinstance(version, str) or not version.startswith("https://jsonfeed.org/version/"):
-        return None
-    if not isinstance(document.get("items"), list):
-        return None
-    title = document.get("title")
-    return nz.single_line(title, 200) if isinstance(title, str) else ""
 
 
 def is_comments_feed(url: str, title: str) -> bool:

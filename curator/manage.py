@@ -45,7 +45,6 @@ class Candidate:
     kind: discover.FeedKind
     title: str
     via: str  # how it was found, for people: "the address itself", "a <link> on the page"...
-    readable: bool = True  # False for a JSON Feed: found, but curator reads RSS and Atom only
     posts: int = 0
 
 
@@ -67,6 +66,8 @@ class _Probe:
 
 
 def _kind(body: bytes) -> discover.FeedKind:
+    if body.lstrip()[:1] == b"{":
+        return "json"
     head = body[:2048].lower()
     if b"<feed" in head:
         return "atom"
@@ -76,7 +77,7 @@ def _kind(body: bytes) -> discover.FeedKind:
 
 
 def _read(result: FetchResult, url: str, via: str) -> _Probe:
-    """What a fetched body is: a feed curator can read, a JSON Feed, a page, or nothing."""
+    """What a fetched body is: a feed curator can read, a page, or nothing."""
     from curator.parse import parse_feed
 
     if not result.ok or result.body is None:
@@ -86,9 +87,6 @@ def _read(result: FetchResult, url: str, via: str) -> _Probe:
     address = result.permanent_redirect or url
     if discover.looks_like_html(body, result.content_type):
         return _Probe(result, problem="the address serves an HTML page, not a feed", html=True)
-    json_title = discover.json_feed_title(body)
-    if json_title is not None:
-        return _Probe(result, Candidate(address, "json", json_title, via, readable=False))
     try:
         parsed = parse_feed(body, result.final_url or url, result.content_type)
     except ParseError as exc:
@@ -120,28 +118,25 @@ async def _discover_in_page(
     tried += [
         f"{link.url} ({p.problem})" for p, link in zip(probes, links, strict=True) if p.problem
     ]
-    if not any(c.readable for c in found):
+    if not found:
         seen = {nz.url_identity(link.url) for link in links}
         guesses = [u for u in discover.guess_urls(page_url) if nz.url_identity(u) not in seen]
         guessed = await asyncio.gather(*(_probe(fetcher, u, "a usual feed path") for u in guesses))
         found += [p.candidate for p in guessed if p.candidate is not None]
         if not any(p.candidate for p in guessed):
             tried.append("the usual paths " + ", ".join(discover.COMMON_PATHS))
-    readable = [c for c in found if c.readable]
-    if not readable:
-        if found:
-            raise SourcesError(
-                f"{requested} offers only a JSON Feed ({found[0].url}), which curator cannot "
-                "read: it reads RSS and Atom",
-                hint="ask the writer for an RSS or Atom feed, or look for one on the site",
-            )
+    if not found:
         raise SourcesError(
             f"no feed found at {requested}: the page announces none that answers"
             + (f"; tried {'; '.join(tried)}" if tried else ""),
             hint="pass the feed's own address if you know it (often linked as RSS on the site)",
         )
     order = {id(c): n for n, c in enumerate(found)}
-    main = min(readable, key=lambda c: (discover.is_comments_feed(c.url, c.title), order[id(c)]))
+    # Posts before comments; RSS and Atom before JSON Feed, which fewer readers take on export.
+    main = min(
+        found,
+        key=lambda c: (discover.is_comments_feed(c.url, c.title), c.kind == "json", order[id(c)]),
+    )
     return Discovery(requested, main, tuple(c for c in found if c is not main))
 
 
@@ -150,11 +145,6 @@ async def discover_feed(fetcher: Fetcher, url: str) -> Discovery:
     announces (``<link rel="alternate">``), else one at the usual paths; confirmed by parsing."""
     first = await _probe(fetcher, url, "the address itself")
     if first.candidate is not None:
-        if not first.candidate.readable:
-            raise SourcesError(
-                f"{url} is a JSON Feed, which curator cannot read: it reads RSS and Atom",
-                hint="look for an RSS or Atom feed on the writer's site",
-            )
         return Discovery(url, first.candidate)
     if not first.html or first.result.body is None:
         raise SourcesError(f"cannot use {url}: {first.problem}")
@@ -251,8 +241,7 @@ def run_feeds_add(
     lines = [f"added {feed_name!r}: {main.url} ({main.kind}, {main.posts} posts, via {main.via})"]
     for other in found.others:
         label = f" {other.title!r}" if other.title else ""
-        unread = "; curator cannot read JSON Feed" if not other.readable else ""
-        lines.append(f"  the site also offers{label}: {other.url} ({other.kind}{unread})")
+        lines.append(f"  the site also offers{label}: {other.url} ({other.kind})")
     return FeedsReport(tuple(lines + _reformatted_line(edited, path)))
 
 
@@ -334,9 +323,6 @@ async def _check_one(fetcher: Fetcher, index: int, feed: FeedConfig, now: dateti
             index, feed, True, "not a feed", error=error, fix_url=found.main.url,
             suggestions=(f"use its feed: {found.main.url} (--fix does it)",),
         )  # fmt: skip
-    if discover.json_feed_title(body) is not None:
-        unreadable = "a JSON Feed, which curator cannot read (it reads RSS and Atom)"
-        return CheckRow(index, feed, True, "JSON Feed", error=unreadable)
     try:
         parsed = parse_feed(body, page, result.content_type)
     except ParseError as exc:

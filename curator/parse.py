@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import multiprocessing
 import re
 import time
@@ -111,9 +112,101 @@ def _entry(entry: Mapping[str, Any], base: str) -> EntryData:
     )
 
 
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _rfc3339(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    # JSON Feed dates carry an offset; one that does not is read as UTC rather than dropped.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _json_entry(item: Mapping[str, Any], base: str) -> EntryData:
+    link = nz.safe_http_url(_text(item.get("url")) or _text(item.get("external_url")), base)
+    html = _text(item.get("content_html"))
+    summary = nz.plain_text(_text(item.get("summary")))
+    body_text = nz.plain_text(html) if html else " ".join(_text(item.get("content_text")).split())
+    excerpt_source = nz.strip_trailers(summary or body_text)
+    title = nz.clean_title(_text(item.get("title")), fallback="", markup=False)
+    if not title:
+        title = nz.cut_text(excerpt_source, 80) if excerpt_source else "(untitled)"
+    published = _rfc3339(item.get("date_published"))
+    updated = _rfc3339(item.get("date_modified"))
+    image = nz.safe_http_url(_text(item.get("image")) or _text(item.get("banner_image")), base)
+    authors = item.get("authors")
+    first_author = authors[0] if isinstance(authors, list) and authors else item.get("author")
+    author = first_author.get("name") if isinstance(first_author, Mapping) else None
+    raw_tags = item.get("tags")
+    tags: list[object] = raw_tags if isinstance(raw_tags, list) else []
+    guid = item.get("id")
+    return EntryData(
+        key=nz.entry_key(
+            str(guid) if guid is not None else None,
+            link,
+            title,
+            published.isoformat() if published else None,
+        ),
+        title=title,
+        link=link,
+        canonical_url=nz.canonical_url(link),
+        author=nz.author_name(_text(author)),
+        published=published,
+        updated=updated,
+        excerpt=nz.cut_text(excerpt_source, EXCERPT_CHARS),
+        word_count=nz.word_count(body_text),
+        image=image or nz.first_image(html, base),
+        categories=tuple(dict.fromkeys(nz.single_line(_text(t), 60) for t in tags if _text(t)))[
+            :20
+        ],
+    )
+
+
+def _json_feed(body: bytes, url: str) -> ParsedFeed | None:
+    """A JSON Feed (jsonfeed.org, versions 1 and 1.1), or None when ``body`` is not one."""
+    if body.lstrip()[:1] != b"{":
+        return None
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(document, dict) or "jsonfeed.org" not in _text(document.get("version")):
+        return None
+    items = document.get("items")
+    if not isinstance(items, list):
+        raise ParseError("the JSON Feed has no list of items")
+    entries: list[EntryData] = []
+    skipped: list[str] = []
+    for item in items[:MAX_ENTRIES]:
+        try:
+            if not isinstance(item, dict):
+                raise TypeError("an item is not an object")
+            entries.append(_json_entry(item, url))
+        # One odd item must not cost the feed its others, as for RSS and Atom.
+        except Exception as exc:
+            skipped.append(type(exc).__name__)
+    warning = f"{len(skipped)} entries could not be read ({skipped[0]})" if skipped else None
+    title = nz.clean_title(_text(document.get("title")), fallback="", markup=False)
+    link = nz.safe_http_url(_text(document.get("home_page_url")), url) or url
+    return ParsedFeed(
+        title=nz.cut_text(title, 200) or None, link=link, entries=tuple(entries), warning=warning
+    )
+
+
 def parse_feed(body: bytes, url: str, content_type: str | None = None) -> ParsedFeed:
-    """Parse ``body`` fetched from ``url``; raise ParseError when it is not a feed at all."""
+    """Parse ``body`` fetched from ``url``; raise ParseError when it is not a feed at all.
+
+    RSS, RDF and Atom go through feedparser; a JSON Feed is read here with the json module."""
     import feedparser
+
+    as_json = _json_feed(body, url)
+    if as_json is not None:
+        return as_json
 
     body = _utf16_without_bom(body)
     headers = {"content-location": url}

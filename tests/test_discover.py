@@ -107,13 +107,6 @@ def test_looks_like_html(body: bytes, content_type: str | None, html: bool) -> N
     assert discover.looks_like_html(body, content_type) is html
 
 
-def test_json_feed_title_recognises_only_json_feeds() -> None:
-    """A JSON Feed gives its title; other JSON and non-JSON give None."""
-    assert discover.json_feed_title(JSON_FEED) == "Ron in JSON"
-    assert discover.json_feed_title(b'{"version": "1", "items": []}') is None
-    assert discover.json_feed_title(b"<rss/>") is None
-
-
 def test_decode_page_uses_the_meta_charset() -> None:
     """Without a charset header the page's <meta charset> decides how it is read."""
     body = '<meta charset="windows-1251"><title>Привет</title>'.encode("cp1251")
@@ -151,7 +144,7 @@ def test_add_finds_the_main_feed_from_link_tags_and_names_the_others(
     assert f'added "Ron\'s Blog": {base}/feed/' in out
     for other in ("/comments/feed/", "/feed.json", "/atom.xml"):
         assert f"{base}{other}" in out
-    assert "cannot read JSON Feed" in out
+    assert f"{base}/feed.json (json)" in out
     feeds = load_config(config).feeds
     assert feeds[-1].name == "Ron's Blog"
     assert feeds[-1].url == f"{base}/feed/"
@@ -253,19 +246,19 @@ def test_add_refuses_a_discovered_feed_already_listed(
     assert config.read_text() == text
 
 
-def test_add_refuses_a_site_that_offers_only_json_feed(
+def test_add_takes_a_site_that_offers_only_json_feed(
     feed_server: FeedServer, tmp_path: Path
 ) -> None:
-    """A JSON Feed is found but curator cannot read it: a clear refusal, nothing written."""
+    """A site with only a JSON Feed: it is found, read, and added under its own title."""
     feed_server.add("/", page('<link rel="alternate" type="application/feed+json" href="/f.json">'))
     feed_server.add("/f.json", Route(JSON_FEED, content_type="application/feed+json"))
     config = write_config(tmp_path, START)
 
-    code, _, err = run(config, "add", feed_server.url("/"))
+    code, out, err = run(config, "add", feed_server.url("/"))
 
-    assert code == 1
-    assert "offers only a JSON Feed" in err
-    assert config.read_text() == START
+    assert code == 0, err
+    assert f"added 'Ron in JSON': {feed_server.url('/f.json')} (json, 1 posts" in out
+    assert load_config(config).feeds[-1].url == feed_server.url("/f.json")
 
 
 def test_add_creates_feeds_yaml_when_there_is_none(feed_server: FeedServer, tmp_path: Path) -> None:
