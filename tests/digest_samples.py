@@ -7,7 +7,7 @@ import functools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from curator.models import IssueDraft, NewsletterConfig, Period, Post, QuestionChoice
+from curator.models import EntryData, IssueDraft, NewsletterConfig, Period, Post, QuestionChoice
 from curator.render import SourceNote
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
@@ -30,6 +30,26 @@ SOURCES = (
     SourceNote("Carey Nieuwhof", True),
     SourceNote("Seth's Blog", False, "HTTP 503"),
 )
+
+
+def post_from_entry(entry: EntryData, id_: int, feed_url: str, feed_name: str) -> Post:
+    """The Post the store would make of a parsed entry, first seen at NOW."""
+    return Post(
+        id=id_,
+        feed_url=feed_url,
+        feed_name=feed_name,
+        key=entry.key,
+        title=entry.title,
+        link=entry.link,
+        canonical_url=entry.canonical_url,
+        author=entry.author,
+        published=entry.published,
+        first_seen=NOW,
+        excerpt=entry.excerpt,
+        word_count=entry.word_count,
+        image=entry.image,
+        categories=entry.categories,
+    )
 
 
 def post(
@@ -157,23 +177,8 @@ def _corpus_posts(corpus: Path, folder: str) -> tuple[Post, ...]:
         except ParseError:
             continue
         for entry in parsed.entries:
-            posts.append(
-                Post(
-                    id=len(posts) + 1,
-                    feed_url=f"https://{path.stem}.example/feed",
-                    feed_name=parsed.title or path.stem,
-                    key=entry.key,
-                    title=entry.title,
-                    link=entry.link,
-                    canonical_url=entry.canonical_url,
-                    author=entry.author,
-                    published=entry.published,
-                    first_seen=NOW,
-                    excerpt=entry.excerpt,
-                    word_count=entry.word_count,
-                    image=entry.image,
-                    categories=entry.categories,
-                )
-            )
+            feed_url = f"https://{path.stem}.example/feed"
+            name = parsed.title or path.stem
+            posts.append(post_from_entry(entry, len(posts) + 1, feed_url, name))
     posts.sort(key=lambda p: len(p.excerpt), reverse=True)
     return tuple(posts)

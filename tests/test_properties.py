@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from xml.sax.saxutils import escape
 
+from digest_samples import post_from_entry
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safety import header_problems, html_problems, message_parts, squash
@@ -97,25 +98,8 @@ def _feed(items: list[dict[str, str]]) -> bytes:
 
 def _posts(body: bytes, feed_name: str) -> list[Post]:
     parsed = parse_feed(body, "https://example.org/feed.xml", "application/rss+xml")
-    return [
-        Post(
-            id=i,
-            feed_url="https://example.org/feed.xml",
-            feed_name=feed_name,
-            key=e.key,
-            title=e.title,
-            link=e.link,
-            canonical_url=e.canonical_url,
-            author=e.author,
-            published=e.published,
-            first_seen=NOW,
-            excerpt=e.excerpt,
-            word_count=e.word_count,
-            image=e.image,
-            categories=e.categories,
-        )
-        for i, e in enumerate(parsed.entries)
-    ]
+    url = "https://example.org/feed.xml"
+    return [post_from_entry(e, i, url, feed_name) for i, e in enumerate(parsed.entries)]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
