@@ -521,11 +521,22 @@ def load_config(
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
-            "no such file", path=display, hint="create feeds.yaml or pass --config PATH"
+            f"no such file (looked for {path.resolve()})",
+            path=display,
+            hint="write one (see README), start one with `curator feeds add URL`, "
+            "or pass --config PATH",
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read it: {exc}", path=display) from exc
-    document = parse_yaml(raw, display)
+    try:
+        return _build(path, parse_yaml(raw, display, lines=False), env, state_path)
+    except ConfigError:
+        # The fast reader keeps no line numbers: read again, slowly, to say where it is wrong.
+        return _build(path, parse_yaml(raw, display), env, state_path)
+
+
+def _build(path: Path, document: Any, env: Mapping[str, str], state_path: Path | None) -> Config:
+    display = str(path)
     r = _Reader(display)
     top = r.mapping(_Node(document, 1, ""), _TOP_KEYS)
     if "feeds" not in top:
@@ -552,12 +563,15 @@ def load_config(
     )
 
 
-def parse_yaml(text: str, display: str) -> Any:
-    """Parse YAML keeping line numbers; syntax errors become ConfigError with the line."""
+def parse_yaml(text: str, display: str, *, lines: bool = True) -> Any:
+    """Parse YAML; syntax errors become ConfigError with the line.
+
+    ``lines`` keeps every node's line number (ruamel's round-trip reader) for messages;
+    without it, the C-accelerated safe reader is about ten times faster."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    yaml = YAML(typ="rt")
+    yaml = YAML(typ="rt" if lines else "safe")
     try:
         document = yaml.load(text)
     except MarkedYAMLError as exc:
