@@ -17,6 +17,7 @@ import random
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
@@ -251,7 +252,7 @@ class Fetcher:
                     validators=validators,
                 )
             elapsed = time.monotonic() - started
-            return _with(result, elapsed=elapsed, attempts=max(1, attempts[0]))
+            return replace(result, elapsed=elapsed, attempts=max(1, attempts[0]))
 
     async def _fetch_with_retries(
         self, feed: FeedConfig, validators: Validators, started: float, attempts: list[int]
@@ -296,7 +297,7 @@ class Fetcher:
                 # Waiting would outlast the feed's deadline: give up now rather than sleep
                 # into a timeout, and say why when the server asked for the wait.
                 if result.retry_after is not None:
-                    return _with(result, error=f"{result.error}; asked to wait {delay:.0f} s")
+                    return replace(result, error=f"{result.error}; asked to wait {delay:.0f} s")
                 return result
             attempt += 1
             await self.sleep(delay)
@@ -385,12 +386,6 @@ def _merge_validators(old: Validators, headers: httpx.Headers) -> Validators:
         last_modified=headers.get("last-modified") or old.last_modified,
         content_hash=old.content_hash,
     )
-
-
-def _with(result: FetchResult, **changes: object) -> FetchResult:
-    from dataclasses import replace
-
-    return replace(result, **changes)  # type: ignore[arg-type]
 
 
 async def fetch_all(

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import difflib
 import os
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 from curator import discover, sources
@@ -35,6 +35,9 @@ QUIET_AFTER = timedelta(days=183)
 
 
 # ---------------------------------------------------------------- discovery
+
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -152,7 +155,12 @@ async def discover_feed(fetcher: Fetcher, url: str) -> Discovery:
     return await _discover_in_page(fetcher, url, page, first.result.body, first.result.content_type)
 
 
-async def _with_fetcher(config: FetchConfig, client: httpx.AsyncClient | None, work):  # type: ignore[no-untyped-def]
+async def _with_fetcher(
+    config: FetchConfig,
+    client: httpx.AsyncClient | None,
+    work: Callable[[Fetcher], Awaitable[T]],
+) -> T:
+    """Run ``work`` with a Fetcher on ``client``, or on a client of its own that it closes."""
     from curator.fetch import Fetcher, make_client
 
     own = client is None

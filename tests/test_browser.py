@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from digest_samples import NEWSLETTER, SOURCES, sample_draft
 
 from curator.render import render_issue
+from digest_samples import NEWSLETTER, SOURCES, sample_draft
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "screenshots"

@@ -6,16 +6,17 @@ from __future__ import annotations
 import sqlite3
 import time
 import tracemalloc
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from safety import header_problems, html_problems, message_parts
 from typer.testing import CliRunner
 
 from conftest import CORPUS, FeedServer, Item, Route, corpus_dir, rss, utc, write_config
 from curator.cli import app
 from curator.parse import parse_feed
+from safety import header_problems, html_problems, message_parts
 
 RUNNER = CliRunner()
 
@@ -118,7 +119,7 @@ def test_external_entities_are_never_read(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- broken servers
 
 
-def _redirect_to(location: str) -> object:
+def _redirect_to(location: str) -> Callable[[BaseHTTPRequestHandler], None]:
     def handler(request: BaseHTTPRequestHandler) -> None:
         request.send_response(302)
         request.send_header("Location", location)
@@ -141,9 +142,9 @@ def test_server_faults_each_end_in_bound_and_healthy_feeds_still_send(
         "/endless": Route(endless=True),
         "/drip": Route(body=good, drip=0.5),
         "/bomb": Route(body=b"\0" * (40 * 1024 * 1024), gzip=True),
-        "/loop": Route(handler=_redirect_to("/loop")),  # type: ignore[arg-type]
-        "/to-ftp": Route(handler=_redirect_to("ftp://example.org/feed")),  # type: ignore[arg-type]
-        "/to-js": Route(handler=_redirect_to("javascript:alert(1)")),  # type: ignore[arg-type]
+        "/loop": Route(handler=_redirect_to("/loop")),
+        "/to-ftp": Route(handler=_redirect_to("ftp://example.org/feed")),
+        "/to-js": Route(handler=_redirect_to("javascript:alert(1)")),
         "/html": Route(
             body=b"<!doctype html><html><body>Hello</body></html>", content_type="text/html"
         ),

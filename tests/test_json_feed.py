@@ -66,7 +66,8 @@ def test_unsafe_links_in_a_json_feed_are_dropped(item: dict[str, object]) -> Non
 
 def test_odd_items_cost_only_themselves() -> None:
     """An item that is not an object is skipped with a warning; the others are read."""
-    parsed = parse_feed(_feed({"id": "1", "title": "Good"}, "not an item"), URL)  # type: ignore[arg-type]
+    odd: object = "not an item"
+    parsed = parse_feed(_feed({"id": "1", "title": "Good"}, odd), URL)  # type: ignore[arg-type]  # an item that breaks the schema, on purpose
     assert [e.title for e in parsed.entries] == ["Good"]
     assert parsed.warning is not None and "1 entries could not be read" in parsed.warning
 

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from mail_kit import Mailbox, curator_env, mail_server, start_curator
 
 from conftest import FeedServer, Item, rss, utc, wait_for, write_config
 from curator.store import RunLock, Store
+from mail_kit import Mailbox, curator_env, mail_server, start_curator
 
 PEOPLE = [f"reader{n}@example.org" for n in range(1, 6)]
 NOW = "2026-11-26T08:00:00Z"

@@ -5,16 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from xml.sax.saxutils import escape
 
-from digest_samples import post_from_entry
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from safety import header_problems, html_problems, message_parts, squash
 
 from curator.deliver import build_message
 from curator.models import IssueDraft, NewsletterConfig, Post, QuestionChoice
 from curator.parse import parse_feed
 from curator.render import render_issue
 from curator.select import period_for
+from digest_samples import post_from_entry
+from safety import header_problems, html_problems, message_parts, squash
 
 NOW = datetime(2026, 11, 26, 8, tzinfo=UTC)
 

@@ -13,13 +13,13 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from digest_samples import NEWSLETTER, PERIOD, SOURCES, corpus_posts, sample_draft
 
 from conftest import corpus_dir
 from curator import render
 from curator.errors import RenderError
 from curator.models import IssueDraft, NewsletterConfig, Post, RenderedIssue
 from curator.render import render_issue
+from digest_samples import NEWSLETTER, PERIOD, SOURCES, corpus_posts, sample_draft
 
 DATA = Path(__file__).parent / "data"
 UPDATE = os.environ.get("CURATOR_UPDATE_GOLDEN") == "1"

@@ -9,11 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
-from mail_kit import mail_server
 from typer.testing import CliRunner
 
 from conftest import FeedServer, Item, rss, utc, write_config
 from curator.cli import app
+from mail_kit import mail_server
 
 PASSWORD = "pw-Sekr1t-7f3a9c"
 TOKEN = "tok-Sekr1t-b81e42"

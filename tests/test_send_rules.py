@@ -6,10 +6,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from safety import message_parts, squash
-from test_send import run
 
 from conftest import FeedServer, Item, SmtpInbox, rss, utc, write_config
+from safety import message_parts, squash
+from test_send import run
 
 SMTP = """\
 newsletter:

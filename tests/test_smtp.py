@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mail_kit import Mailbox, Tls, mail_server, make_tls
 from typer.testing import CliRunner
 
 from conftest import FeedServer, Item, free_port, rss, utc, write_config
 from curator.cli import app
+from mail_kit import Mailbox, Tls, mail_server, make_tls
 
 RUNNER = CliRunner()
 NOW = "2026-11-26T08:00:00Z"
@@ -209,7 +209,7 @@ def test_tls_mismatch_says_which_security_to_set(  # noqa: PLR0917 - pytest fixt
     """starttls against an implicit-TLS port and the reverse: one line naming the setting to
     change, exit 1, nothing marked sent."""
     contexts = {"implicit": {"implicit_tls": tls.server}, "starttls": {"starttls": tls.server}}
-    with mail_server(**contexts.get(server, {})) as box:  # type: ignore[arg-type]
+    with mail_server(**contexts.get(server, {})) as box:  # type: ignore[arg-type]  # keys are mail_server's TLS keywords
         # A short timeout: a plain client waits this long for an implicit-TLS greeting.
         config = smtp_config(tmp_path, feed, box.port, to=PEOPLE[:2], security=client, timeout=1)
         code, _, err = run(config, "send", "--now", NOW)
@@ -230,7 +230,7 @@ def test_tls_delivers_when_the_certificate_is_trusted(  # noqa: PLR0917 - pytest
     """With security matching the port and a trusted certificate, TLS delivery works."""
     monkeypatch.setenv("SSL_CERT_FILE", str(tls.ca_file))
     contexts = {"implicit": {"implicit_tls": tls.server}, "starttls": {"starttls": tls.server}}
-    with mail_server(**contexts[server]) as box:  # type: ignore[arg-type]
+    with mail_server(**contexts[server]) as box:  # type: ignore[arg-type]  # keys are mail_server's TLS keywords
         config = smtp_config(tmp_path, feed, box.port, to=PEOPLE[:2], security=security)
         code, _, err = run(config, "send", "--now", NOW)
         assert code == 0, err
