@@ -85,17 +85,21 @@ def header_safe(text: str) -> str:
     return re.sub(r"[\x00-\x1f\x7f\u2028\u2029]+", " ", text).strip()
 
 
-def _date_label(moment: datetime | None) -> str:
-    return f"{moment:%a} {moment.day} {moment:%b}" if moment else ""
+def _date_label(moment: datetime | None, year: int) -> str:
+    """ "Wed 25 Nov"; with the year when it is not the issue's (an older post resurfaced)."""
+    if moment is None:
+        return ""
+    label = f"{moment:%a} {moment.day} {moment:%b}"
+    return label if moment.year == year else f"{label} {moment.year}"
 
 
-def _post_view(post: Post, excerpt_chars: int) -> dict[str, Any]:
+def _post_view(post: Post, excerpt_chars: int, year: int) -> dict[str, Any]:
     return {
         "title": post.title,
         "link": post.link,
         "source": post.feed_name,
         "author": post.author if post.author and post.author != post.feed_name else None,
-        "date": _date_label(post.published or post.first_seen),
+        "date": _date_label(post.published or post.first_seen, year),
         "excerpt": cut_text(post.excerpt, excerpt_chars) if excerpt_chars else "",
         "minutes": post.reading_minutes,
         "image": post.image,
@@ -278,7 +282,8 @@ def _context(  # noqa: PLR0917 - a private helper called from one place
     excerpt_chars: int,
     size_note: str = "",
 ) -> dict[str, Any]:
-    views = [_post_view(p, excerpt_chars) for p in posts]
+    year = draft.period.start.year
+    views = [_post_view(p, excerpt_chars, year) for p in posts]
     preheader = draft.question.text if draft.question else ", ".join(p["title"] for p in views[:3])
     return {
         **_subject_context(draft, newsletter),
@@ -288,7 +293,7 @@ def _context(  # noqa: PLR0917 - a private helper called from one place
         "lead": views[0] if views else None,
         "groups": _groups(views[1:]),
         "posts": views,
-        "more": [_post_view(p, 0) for p in more],
+        "more": [_post_view(p, 0, year) for p in more],
         "resurfaced": draft.resurfaced,
         "question": draft.question.text if draft.question else None,
         "preheader": cut_text(preheader, 140),

@@ -297,3 +297,16 @@ def test_default_newsletter_renders_without_optional_parts() -> None:
     issue = render_issue(draft, NewsletterConfig())
     assert issue.subject.startswith("curator weekly")
     assert "This week's question" not in issue.html
+
+
+def test_a_post_from_another_year_shows_its_year() -> None:
+    """Dates carry the year only when it is not the issue's: an old post never looks new."""
+    draft = sample_draft()
+    first, second = draft.posts[0], draft.posts[1]
+    assert first.published is not None and second.published is not None
+    old_date = second.published.replace(year=2024)
+    old = replace(second, published=old_date)
+    issue = render_issue(replace(draft, posts=(first, old)), NEWSLETTER)
+    flat = " ".join(issue.text.split())
+    assert f"{old_date:%a} {old_date.day} {old_date:%b} 2024" in flat
+    assert f"{first.published.day} {first.published:%b} ·" in flat
