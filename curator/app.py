@@ -506,6 +506,26 @@ def _complete(
     return _with_archive(config, store, _delivery_report(frozen, results, resume))
 
 
+def _unrecorded_messages(
+    config: Config,
+    rendered: RenderedIssue,
+    period: str,
+    recipients: Sequence[str],
+    now: datetime,
+) -> list[Outgoing]:
+    """Messages of an issue that is not frozen (dry runs, test copies): round 0."""
+    return _messages(
+        config,
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        period=period,
+        round_=0,
+        recipients=recipients,
+        now=now,
+    )
+
+
 def _dry_run(  # noqa: PLR0917 - a private step of run_send
     config: Config,
     rendered: RenderedIssue,
@@ -518,16 +538,7 @@ def _dry_run(  # noqa: PLR0917 - a private step of run_send
     """Write what would be sent to the outbox as ``dry-run-*.eml``; record nothing."""
     from curator.deliver import OutboxSender
 
-    messages = _messages(
-        config,
-        subject=rendered.subject,
-        html=rendered.html,
-        text=rendered.text,
-        period=period.key,
-        round_=0,
-        recipients=recipients,
-        now=now,
-    )
+    messages = _unrecorded_messages(config, rendered, period.key, recipients, now)
     dry = [replace(m, name=f"dry-run-{m.name}") for m in messages]
     results = list(OutboxSender(config.delivery.outbox_dir).deliver(dry))
     written = tuple(config.delivery.outbox_dir / f"{m.name}.eml" for m in dry)
@@ -551,16 +562,8 @@ def _test_copy(  # noqa: PLR0917 - a private step of run_send
     """Send a test copy through the configured method to the --to addresses; record nothing."""
     from curator.deliver import make_sender
 
-    messages = _messages(
-        config,
-        subject=f"[test] {rendered.subject}",
-        html=rendered.html,
-        text=rendered.text,
-        period=f"test-{period.key}",
-        round_=0,
-        recipients=recipients,
-        now=now,
-    )
+    test = replace(rendered, subject=f"[test] {rendered.subject}")
+    messages = _unrecorded_messages(config, test, f"test-{period.key}", recipients, now)
     chosen = sender or make_sender(config.delivery, config.newsletter.from_addr)
     try:
         results = list(chosen.deliver(messages))

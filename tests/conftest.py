@@ -3,6 +3,7 @@ feed builders and a config writer. Nothing here touches the internet."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import socket
@@ -234,14 +235,21 @@ class FeedServer:
         self.httpd.server_close()
 
 
-@pytest.fixture
-def feed_server() -> Iterator[FeedServer]:
+@contextlib.contextmanager
+def running_server() -> Iterator[FeedServer]:
+    """A FeedServer that runs for the block."""
     server = FeedServer()
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    with running_server() as server:
+        yield server
 
 
 # ---------------------------------------------------------------- SMTP server

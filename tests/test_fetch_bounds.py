@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from conftest import FeedServer, Item, Route, free_port, rss, utc
+from conftest import FeedServer, Item, Route, free_port, rss, running_server, utc
 from curator.fetch import fetch_all
 from curator.models import FeedConfig, FetchConfig, FetchResult, Validators
 
@@ -126,12 +126,8 @@ class Gauge:
 
 @pytest.fixture
 def second_server() -> Iterator[FeedServer]:
-    server = FeedServer()
-    server.start()
-    try:
+    with running_server() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.mark.slow

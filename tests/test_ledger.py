@@ -10,29 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from test_smtp import smtp_config
 
-from conftest import FeedServer, Item, rss, utc, wait_for, write_config
+from conftest import FeedServer, Item, rss, utc, wait_for
 from curator.store import RunLock, Store
 from mail_kit import Mailbox, curator_env, mail_server, start_curator
 
 PEOPLE = [f"reader{n}@example.org" for n in range(1, 6)]
 NOW = "2026-11-26T08:00:00Z"
-CONFIG = """\
-newsletter:
-  title: Lead Weekly
-  from: "Lead Weekly <digest@example.org>"
-  to: [{to}]
-delivery:
-  method: smtp
-  smtp:
-    host: 127.0.0.1
-    port: {port}
-    security: none
-    timeout: 10
-feeds:
-  - name: Ron
-    url: {feed}
-"""
 
 
 @pytest.fixture
@@ -44,7 +29,7 @@ def feed(feed_server: FeedServer) -> str:
 
 
 def config_for(folder: Path, feed: str, port: int) -> Path:
-    return write_config(folder, CONFIG.format(to=", ".join(PEOPLE), port=port, feed=feed))
+    return smtp_config(folder, feed, port, to=PEOPLE, timeout=10)
 
 
 def finish(process: subprocess.Popen[str], timeout: float = 60) -> tuple[int, str, str]:
