@@ -8,12 +8,11 @@ so a reader (or a web server) never sees half a page.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from curator.errors import ArchiveError
+from curator.files import atomic_write
 
 
 def write_archive(folder: Path, files: Mapping[str, str]) -> list[Path]:
@@ -27,25 +26,14 @@ def write_archive(folder: Path, files: Mapping[str, str]) -> list[Path]:
         path = folder / name
         data = text.encode("utf-8")
         try:
-            if path.is_file() and path.read_bytes() == data:
+            if not path.is_symlink() and path.is_file() and path.read_bytes() == data:
                 continue
-            _replace(path, data)
+            # A static site is meant to be read by the web server.
+            atomic_write(path, data, mode=0o644)
         except OSError as exc:
             raise _error(path, exc) from exc
         changed.append(path)
     return changed
-
-
-def _replace(path: Path, data: bytes) -> None:
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(temporary, 0o644)  # a static site is meant to be read by the web server
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _error(path: Path, exc: OSError) -> ArchiveError:

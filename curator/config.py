@@ -34,6 +34,7 @@ from curator.models import (
     Security,
     SmtpConfig,
 )
+from curator.normalize import host_name
 
 DEFAULT_CONFIG = Path("feeds.yaml")
 DEFAULT_STATE = Path(".curator") / "state.db"
@@ -447,7 +448,7 @@ def _feeds(r: _Reader, node: _Node) -> tuple[FeedConfig, ...]:
     for item in items:
         if isinstance(item.value, str):
             url = r.url(item)
-            feed = FeedConfig(name=urlsplit(url).hostname or url, url=url, named=False)
+            feed = FeedConfig(name=host_name(url), url=url, named=False)
         else:
             c = r.mapping(item, _FEED_KEYS)
             if "url" not in c:
@@ -461,7 +462,7 @@ def _feeds(r: _Reader, node: _Node) -> tuple[FeedConfig, ...]:
                     hint="give each feed its own name: `feeds remove NAME` relies on it",
                 )
             feed = FeedConfig(
-                name=name or urlsplit(url).hostname or url,
+                name=name or host_name(url),
                 url=url,
                 tags=_optional(c, "tags", _texts(r), _NO_TEXTS),
                 enabled=_optional(c, "enabled", r.boolean, True),

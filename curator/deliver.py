@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import re
 import smtplib
 import socket
 import ssl
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,6 +39,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from curator.errors import DeliveryError
+from curator.files import atomic_write
 from curator.models import DeliveryConfig, DeliveryResult, NewsletterConfig, SmtpConfig
 
 Handover = Callable[[Sequence[str]], None]
@@ -191,7 +190,7 @@ class OutboxSender:
         for item in messages:
             target = self.folder / f"{item.name}.eml"
             try:
-                _atomic_write(target, item.message.as_bytes())
+                atomic_write(target, item.message.as_bytes())
             except OSError as exc:
                 raise DeliveryError(
                     f"cannot write to the outbox {self.folder}: {exc.strerror or exc}",
@@ -201,19 +200,6 @@ class OutboxSender:
 
     def close(self) -> None:
         return None
-
-
-def _atomic_write(target: Path, data: bytes) -> None:
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".eml.tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 # ---------------------------------------------------------------- SMTP

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import difflib
-import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
-from urllib.parse import urlsplit
 
 from curator import discover, sources
 from curator import normalize as nz
 from curator.config import url_problem
 from curator.errors import ConfigError, ParseError, SourcesError
+from curator.files import atomic_write
 from curator.models import Config, FeedConfig, FetchConfig, FetchResult, Validators
 from curator.store import FeedHealth, Store
 
@@ -241,7 +240,7 @@ def run_feeds_add(
     main = found.main
     if not _same_url(main.url, url):
         _refuse_duplicate(listed, main.url)
-    feed_name = nz.single_line(name or main.title or "", 200) or _host(main.url)
+    feed_name = nz.single_line(name or main.title or "", 200) or nz.host_name(main.url)
     _refuse_name(listed, feed_name)
     feed = FeedConfig(feed_name, main.url, tags)
     edited = sources.add_feeds(original.text, original.display, [feed])
@@ -475,17 +474,13 @@ def run_feeds_import(path: Path, opml_path: Path) -> FeedsReport:
 def _unique_name(name: str, url: str, taken: set[str]) -> str:
     if name.casefold() not in taken:
         return name
-    host = _host(url)
+    host = nz.host_name(url)
     candidate = f"{name} ({host})"
     number = 2
     while candidate.casefold() in taken:
         candidate = f"{name} ({host} {number})"
         number += 1
     return candidate
-
-
-def _host(url: str) -> str:
-    return urlsplit(url).hostname or url
 
 
 @dataclass(frozen=True)
@@ -502,12 +497,9 @@ def run_feeds_export(config: Config, now: datetime, out: Path | None = None) -> 
     document = render_opml(config.feeds, config.newsletter.title, now)
     if out is None:
         return ExportReport(document)
-    temp = out.with_name(f".{out.name}.tmp")
     try:
-        temp.write_bytes(document)
-        os.replace(temp, out)
+        atomic_write(out, document, mode=0o644)
     except OSError as exc:
-        temp.unlink(missing_ok=True)
         raise SourcesError(f"cannot write {out}: {exc.strerror or exc}") from exc
     return ExportReport(document, (f"exported {len(config.feeds)} feeds to {out}",))
 

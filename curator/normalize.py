@@ -116,6 +116,11 @@ def url_identity(url: str | None) -> str | None:
     return f"{host}{path}{query}"
 
 
+def host_name(url: str) -> str:
+    """The host of ``url``, or the URL itself when it has none: a name for an unnamed source."""
+    return urlsplit(url).hostname or url
+
+
 def entry_key(guid: str | None, link: str | None, title: str, published_iso: str | None) -> str:
     """A stable identity for an entry: its guid, else its link, else a hash of title and date.
 

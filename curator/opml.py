@@ -216,16 +216,10 @@ def _flatten(
             skipped.append(Skipped(label or raw_url, f"its URL {raw_url!r} {problem}"))
             continue
         tags = [*folders, *_categories(attrs.get("category", ""))]
-        name = label or nz.single_line(attrs.get("text"), 200) or _host(raw_url)
+        name = label or nz.single_line(attrs.get("text"), 200) or nz.host_name(raw_url)
         feeds.append(OpmlFeed(name, raw_url, tuple(dict.fromkeys(t for t in tags if t))))
         if node.children:
             _flatten(node.children, folders, feeds, skipped)
-
-
-def _host(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    return urlsplit(url).hostname or url
 
 
 def parse_opml(data: bytes) -> OpmlDocument:

@@ -26,11 +26,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from curator.config import load_config, parse_yaml
 from curator.errors import ConfigError, SourcesError
+from curator.files import atomic_write
 from curator.models import Config, FeedConfig
+from curator.normalize import host_name
 
 # What a new feeds.yaml starts as when `feeds add` or `feeds import` creates it.
 NEW_FILE = "# Sources for curator; see `curator feeds --help`.\nfeeds:\n"
@@ -144,16 +145,12 @@ def listed_feeds(text: str, display: str) -> list[Listed]:
     listed: list[Listed] = []
     for index, item in enumerate(feeds if isinstance(feeds, list) else []):
         if isinstance(item, str):
-            listed.append(Listed(index, urlsplit(item).hostname or item, item))
+            listed.append(Listed(index, host_name(item), item))
         elif isinstance(item, dict) and isinstance(item.get("url"), str):
             url = item["url"].strip()
             name = item.get("name")
-            listed.append(Listed(index, str(name).strip() if name else _host(url), url))
+            listed.append(Listed(index, str(name).strip() if name else host_name(url), url))
     return listed
-
-
-def _host(url: str) -> str:
-    return urlsplit(url).hostname or url
 
 
 # ---------------------------------------------------------------- edits
@@ -335,11 +332,17 @@ def check_text(text: str, path: Path) -> Config:
     """``text`` as feeds.yaml at ``path`` would load, or the ConfigError it would raise
     (naming ``path``, not the temporary file it was checked in)."""
     folder = path.parent if str(path.parent) else Path()
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".check", dir=folder)
-    temp = Path(name)
     try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".check", dir=folder)
+        temp = Path(name)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
+    except OSError as exc:
+        raise SourcesError(
+            f"cannot write beside {path} to check the edit: {exc.strerror or exc}",
+            hint="check that the folder of feeds.yaml is writable",
+        ) from exc
+    try:
         return _load_as(temp, path)
     finally:
         temp.unlink(missing_ok=True)
@@ -359,16 +362,11 @@ def write_feeds_file(original: FeedsFile, text: str) -> Config:
     """Replace feeds.yaml with ``text`` atomically, only if it still holds what was read and
     ``text`` passes load_config; return the new config."""
     path = original.path
-    folder = path.parent if str(path.parent) else Path()
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    temp = Path(name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+    loaded: list[Config] = []
+
+    def check(temp: Path) -> None:
         try:
-            config = _load_as(temp, path)
+            loaded.append(_load_as(temp, path))
         except ConfigError as exc:
             raise SourcesError(
                 f"the edit would leave {path} invalid, so nothing was written: {exc.message}"
@@ -383,8 +381,12 @@ def write_feeds_file(original: FeedsFile, text: str) -> Config:
                 f"{path} changed while curator was editing it; nothing was written",
                 hint="run the command again",
             )
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return config
+
+    try:
+        atomic_write(path, text.encode("utf-8"), before_replace=check)
+    except OSError as exc:
+        raise SourcesError(
+            f"cannot write {path}: {exc.strerror or exc}",
+            hint="check that the file and its folder are writable",
+        ) from exc
+    return loaded[0]
