@@ -27,13 +27,14 @@ from curator.models import (
     FeedOutcome,
     FetchResult,
     IssueDraft,
+    IssueSummary,
     Period,
     QuestionChoice,
     RenderedIssue,
     StoredIssue,
     Validators,
 )
-from curator.store import IssueSummary, RunLock, Store
+from curator.store import RunLock, Store
 
 if TYPE_CHECKING:
     import httpx

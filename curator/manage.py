@@ -21,8 +21,8 @@ from curator import normalize as nz
 from curator.config import url_problem
 from curator.errors import ConfigError, ParseError, SourcesError
 from curator.files import atomic_write
-from curator.models import Config, FeedConfig, FetchConfig, FetchResult, Validators
-from curator.store import FeedHealth, Store
+from curator.models import Config, FeedConfig, FeedHealth, FetchConfig, FetchResult, Validators
+from curator.store import Store
 
 if TYPE_CHECKING:
     import httpx

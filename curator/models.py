@@ -317,3 +317,38 @@ class ArchivedIssue:
     html: str
     question: str | None
     posts: tuple[ArchivedPost, ...] = ()
+
+
+# ---------------------------------------------------------------- what the state holds
+
+
+@dataclass(frozen=True)
+class FeedHealth:
+    url: str
+    name: str
+    title: str | None
+    last_attempt: datetime | None
+    last_success: datetime | None
+    last_status: int | None
+    last_error: str | None
+    consecutive_failures: int
+    redirect_to: str | None
+    gone: bool
+    entry_count: int
+    last_post: datetime | None
+    last_elapsed: float | None = None
+
+
+@dataclass(frozen=True)
+class IssueSummary:
+    issue: StoredIssue
+    sent: int
+    failed: int
+    pending: int
+
+
+@dataclass(frozen=True)
+class QuestionUse:
+    question: str
+    period: str
+    used_at: datetime

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
 
 from curator.errors import BusyError, StoreError
 from curator.models import (
@@ -27,6 +28,11 @@ from curator.models import (
     StoredIssue,
     Validators,
 )
+
+# Re-exported: these value types lived here before moving to models with the rest.
+from curator.models import FeedHealth as FeedHealth  # noqa: PLC0414 - explicit re-export
+from curator.models import IssueSummary as IssueSummary  # noqa: PLC0414 - explicit re-export
+from curator.models import QuestionUse as QuestionUse  # noqa: PLC0414 - explicit re-export
 
 SCHEMA = """
 CREATE TABLE feeds (
@@ -130,36 +136,40 @@ def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-@dataclass(frozen=True)
-class FeedHealth:
-    url: str
-    name: str
-    title: str | None
-    last_attempt: datetime | None
-    last_success: datetime | None
-    last_status: int | None
-    last_error: str | None
-    consecutive_failures: int
-    redirect_to: str | None
-    gone: bool
-    entry_count: int
-    last_post: datetime | None
-    last_elapsed: float | None = None
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-@dataclass(frozen=True)
-class IssueSummary:
-    issue: StoredIssue
-    sent: int
-    failed: int
-    pending: int
+def _mapped(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[Store, P], R]:
+    """Map what SQLite (or a value it holds) raises inside a Store method to StoreError.
+
+    A file can be damaged after it opened well (``database disk image is malformed``, a table
+    someone dropped, a timestamp edited by hand); that is the user's problem to fix, said in
+    one line, not a traceback. Applied to every public method; a test walks them all.
+    """
+
+    def mapped(self: Store, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"cannot use the state file {self.path}: {exc}",
+                hint=_DAMAGED_HINT,
+            ) from exc
+        except ValueError as exc:  # fromisoformat or json.loads on a value curator did not write
+            raise StoreError(
+                f"the state file {self.path} holds a value curator cannot read: {exc}",
+                hint=_DAMAGED_HINT,
+            ) from exc
+
+    functools.update_wrapper(mapped, method)
+    return mapped
 
 
-@dataclass(frozen=True)
-class QuestionUse:
-    question: str
-    period: str
-    used_at: datetime
+_DAMAGED_HINT = (
+    "another program may hold it, or it is damaged: move it away to start afresh "
+    "(or restore a copy), or pass --state PATH"
+)
 
 
 class Store:
@@ -253,7 +263,8 @@ class Store:
         try:
             yield
         except BaseException:
-            self.db.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):  # the error being raised says more
+                self.db.execute("ROLLBACK")
             raise
         try:
             self.db.execute("COMMIT")
@@ -262,6 +273,7 @@ class Store:
 
     # ------------------------------------------------------------ feeds
 
+    @_mapped
     def validators(self) -> dict[str, Validators]:
         rows = self.db.execute("SELECT url, etag, last_modified, content_hash FROM feeds")
         return {
@@ -269,6 +281,7 @@ class Store:
             for row in rows
         }
 
+    @_mapped
     def record_fetch(
         self, result: FetchResult, now: datetime, feed_title: str | None = None
     ) -> None:
@@ -302,11 +315,13 @@ class Store:
                      int(result.gone), feed.url),
                 )  # fmt: skip
 
+    @_mapped
     def feed_titles(self) -> dict[str, str]:
         """Each feed's own title, as its last good fetch gave it."""
         rows = self.db.execute("SELECT url, title FROM feeds WHERE title IS NOT NULL")
         return {row["url"]: row["title"] for row in rows}
 
+    @_mapped
     def feed_health(self) -> dict[str, FeedHealth]:
         rows = self.db.execute(
             """SELECT f.*, COUNT(e.id) AS entry_count,
@@ -334,6 +349,7 @@ class Store:
 
     # ------------------------------------------------------------ entries
 
+    @_mapped
     def save_entries(
         self, feed_url: str, feed_name: str, entries: Sequence[EntryData], now: datetime
     ) -> int:
@@ -370,6 +386,7 @@ class Store:
         rows = self.db.execute(f"SELECT * FROM entries WHERE {where}", params)  # noqa: S608 - fixed fragments only
         return [_post(row) for row in rows]
 
+    @_mapped
     def unsent_posts(self, since: datetime) -> list[Post]:
         """Entries in no issue yet whose date (or first-seen time, when undated) is after
         ``since``. The fine rules of the window are select's; this only narrows the read."""
@@ -379,6 +396,7 @@ class Store:
             (_iso(since),),
         )
 
+    @_mapped
     def unsent_posts_before(self, before: datetime, limit: int = 50) -> list[Post]:
         """Older entries never featured: what an ``archive`` empty week may resurface."""
         return self._posts(
@@ -388,6 +406,7 @@ class Store:
             (_iso(before), limit),
         )
 
+    @_mapped
     def sent_posts_since(self, since: datetime, *, exclude_period: str | None = None) -> list[Post]:
         """Posts already in an issue built after ``since``: what dedupe must never repeat."""
         return self._posts(
@@ -396,6 +415,7 @@ class Store:
             (_iso(since), exclude_period),
         )
 
+    @_mapped
     def issue_posts(self, issue_id: int) -> list[Post]:
         return self._posts(
             "id IN (SELECT entry_id FROM issue_posts WHERE issue_id = ?) ORDER BY id",
@@ -404,6 +424,7 @@ class Store:
 
     # ------------------------------------------------------------ issues and deliveries
 
+    @_mapped
     def freeze_issue(
         self,
         *,
@@ -450,10 +471,12 @@ class Store:
         assert issue is not None
         return issue
 
+    @_mapped
     def issue(self, issue_id: int) -> StoredIssue | None:
         row = self.db.execute(f"{_ISSUES} WHERE i.id = ?", (issue_id,)).fetchone()
         return _issue(row) if row else None
 
+    @_mapped
     def latest_issue(self, period: str | None = None) -> StoredIssue | None:
         """The newest issue (of ``period``, when given)."""
         if period is None:
@@ -465,6 +488,7 @@ class Store:
         found = row.fetchone()
         return _issue(found) if found else None
 
+    @_mapped
     def issues_with_pending(self, period: str, *, since: datetime) -> list[StoredIssue]:
         """Issues of periods other than ``period``, built after ``since``, that still owe
         someone a delivery; oldest first."""
@@ -476,6 +500,7 @@ class Store:
         )
         return [_issue(row) for row in rows]
 
+    @_mapped
     def previous_issue(self, period: str) -> StoredIssue | None:
         """The newest issue of any period other than ``period``."""
         row = self.db.execute(
@@ -484,6 +509,7 @@ class Store:
         ).fetchone()
         return _issue(row) if row else None
 
+    @_mapped
     def deliveries(self, issue_id: int) -> list[DeliveryRow]:
         rows = self.db.execute(
             "SELECT * FROM deliveries WHERE issue_id = ? ORDER BY rowid", (issue_id,)
@@ -501,6 +527,7 @@ class Store:
             for row in rows
         ]
 
+    @_mapped
     def mark_handover(self, issue_id: int, recipients: Sequence[str], now: datetime) -> None:
         """Note that messages for ``recipients`` are about to be handed to the server.
 
@@ -513,6 +540,7 @@ class Store:
                 [(_iso(now), issue_id, r) for r in recipients],
             )
 
+    @_mapped
     def mark_delivery(
         self, issue_id: int, recipient: str, status: DeliveryStatus, detail: str, now: datetime
     ) -> None:
@@ -536,6 +564,7 @@ class Store:
                     (_iso(now), issue_id),
                 )
 
+    @_mapped
     def history(self) -> list[IssueSummary]:
         rows = self.db.execute(
             """SELECT i.*,
@@ -555,6 +584,7 @@ class Store:
             for row in rows
         ]
 
+    @_mapped
     def question_uses(self) -> list[QuestionUse]:
         rows = self.db.execute("SELECT * FROM question_uses ORDER BY used_at, id")
         return [

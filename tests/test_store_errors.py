@@ -1,0 +1,129 @@
+"""Every Store method maps what SQLite raises to StoreError, and a damaged state file found
+after it opened well ends in one clean line, not a traceback."""
+
+from __future__ import annotations
+
+import inspect
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import write_config
+from curator.cli import app
+from curator.errors import StoreError
+from curator.models import FeedConfig, FetchResult
+from curator.store import Store
+
+NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
+FEED = FeedConfig(name="A", url="https://example.org/feed")
+
+
+def _freeze(store: Store) -> None:
+    store.freeze_issue(
+        period="2026-W10", built_at=NOW, subject="S", html="h", text="t", question=None,
+        question_reason=None, post_ids=[], recipients=["a@example.org"],
+    )  # fmt: skip
+
+
+# Each public method of Store with arguments it accepts. A method missing here fails
+# test_the_table_names_every_public_method, so a new method cannot skip the mapping.
+CALLS: dict[str, Callable[[Store], Any]] = {
+    "validators": lambda s: s.validators(),
+    "record_fetch": lambda s: s.record_fetch(FetchResult(FEED, "ok"), NOW),
+    "feed_titles": lambda s: s.feed_titles(),
+    "feed_health": lambda s: s.feed_health(),
+    "save_entries": lambda s: s.save_entries(FEED.url, "A", [], NOW),
+    "unsent_posts": lambda s: s.unsent_posts(NOW),
+    "unsent_posts_before": lambda s: s.unsent_posts_before(NOW),
+    "sent_posts_since": lambda s: s.sent_posts_since(NOW),
+    "issue_posts": lambda s: s.issue_posts(1),
+    "freeze_issue": _freeze,
+    "issue": lambda s: s.issue(1),
+    "latest_issue": lambda s: s.latest_issue("2026-W10"),
+    "issues_with_pending": lambda s: s.issues_with_pending("2026-W10", since=NOW),
+    "previous_issue": lambda s: s.previous_issue("2026-W10"),
+    "deliveries": lambda s: s.deliveries(1),
+    "mark_handover": lambda s: s.mark_handover(1, ["a@example.org"], NOW),
+    "mark_delivery": lambda s: s.mark_delivery(1, "a@example.org", "sent", "250 ok", NOW),
+    "history": lambda s: s.history(),
+    "question_uses": lambda s: s.question_uses(),
+}
+# Opening maps its own errors; closing and the transaction's BEGIN/COMMIT are tested apart.
+NOT_QUERIES = {"open", "close", "transaction"}
+
+
+class _Malformed:
+    """A connection whose every statement finds the file damaged, as SQLite says it."""
+
+    in_transaction = False
+
+    def execute(self, *args: object) -> Any:
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    executemany = execute
+
+
+def test_the_table_names_every_public_method() -> None:
+    """CALLS covers each public Store method, so the walk below misses none."""
+    public = {
+        name
+        for name, _ in inspect.getmembers(Store, inspect.isfunction)
+        if not name.startswith("_")
+    }
+    assert public - NOT_QUERIES == set(CALLS)
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_every_store_method_maps_sqlite_errors(tmp_path: Path, name: str) -> None:
+    """A damaged file met inside any query is a StoreError naming the file, from the cause."""
+    store = Store.open(tmp_path / "state.db")
+    real = store.db
+    store.db = _Malformed()  # type: ignore[assignment]  # a stand-in for a damaged file
+    try:
+        with pytest.raises(StoreError, match="malformed") as caught:
+            CALLS[name](store)
+    finally:
+        store.db = real
+        store.close()
+    assert str(tmp_path / "state.db") in caught.value.message
+    assert isinstance(caught.value.__cause__, sqlite3.DatabaseError)
+
+
+def _damage(path: Path, statement: str) -> None:
+    connection = sqlite3.connect(path)
+    with connection:
+        connection.execute(statement)
+    connection.close()
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        ("DROP TABLE deliveries", "no such table"),
+        ("UPDATE issues SET built_at = 'last tuesday'", "cannot read"),
+    ],
+)
+def test_a_state_file_damaged_after_open_is_one_line(
+    tmp_path: Path, damage: str, said: str
+) -> None:
+    """`curator history` on a file damaged by hand exits 1 with one error line and a hint."""
+    config = write_config(
+        tmp_path,
+        "newsletter:\n  to: [a@example.org]\nfeeds:\n  - {name: A, url: https://example.org/feed}\n",
+    )
+    state = tmp_path / ".curator" / "state.db"
+    with Store.open(state) as store:
+        _freeze(store)
+    _damage(state, damage)
+    result = CliRunner().invoke(app, ["--config", str(config), "history"])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("curator: error: ")
+    assert said in lines[0]
+    assert "Traceback" not in result.output
