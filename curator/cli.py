@@ -24,6 +24,7 @@ from curator.errors import CuratorError
 
 if TYPE_CHECKING:
     from curator.models import Config, FeedOutcome
+    from curator.plan import Note
 
 T = TypeVar("T")
 
@@ -124,14 +125,11 @@ def _now(option: str | None, config: Config) -> datetime:
     return datetime.now(UTC)
 
 
-# Lines of a send report that tell of a problem go to stderr; the rest is the story of the run.
-_PROBLEM_LINES = (
-    "feed ",
-    "will retry",
-    "failed for good",
-    "every feed failed",
-    "curator: error:",
-)
+def _say(note: Note) -> None:
+    """Word one of the library's notes by its level: problems to stderr, the story to stdout."""
+    prefix = {"error": "curator: error: ", "note": "note: "}.get(note.level, "")
+    typer.echo(f"{prefix}{note.text}", err=note.level in ("warning", "error"))
+
 
 NowOption = Annotated[
     str | None,
@@ -179,11 +177,8 @@ def send(
                 raise ConfigError(f"{address!r} {problem}", key="--to")
         options = SendOptions(dry_run=dry_run, to=tuple(addresses), force=force)
         report = run_send(config, options, _now(now, config))
-        for line in report.lines:
-            typer.echo(
-                line,
-                err=line.startswith(_PROBLEM_LINES),
-            )
+        for note in report.notes:
+            _say(note)
         return report.exit_code
 
     code = _guard(ctx, work)

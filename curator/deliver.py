@@ -16,7 +16,8 @@ recipients were in flight if the process dies before their result is recorded.
 To add another backend: write a class with ``deliver(messages, handover)`` and ``close()``; call
 ``handover`` right before the service could accept a message; yield a result per message; raise
 :class:`DeliveryError` only when nothing more can be sent in this run (bad login, no server,
-the sender address refused); and add it to :func:`make_sender`.
+the sender address refused); and add it to :func:`curator.sending.make_sender`. The protocol and
+the message type live in :mod:`curator.sender`, which every backend imports.
 """
 
 from __future__ import annotations
@@ -27,43 +28,24 @@ import re
 import smtplib
 import socket
 import ssl
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
-from typing import Protocol
 from urllib.parse import urlsplit
 
 from curator.errors import DeliveryError
 from curator.files import atomic_write
-from curator.models import DeliveryConfig, DeliveryResult, NewsletterConfig, SmtpConfig
+from curator.models import DeliveryResult, NewsletterConfig, SmtpConfig
 
-Handover = Callable[[Sequence[str]], None]
-
-
-def no_handover(recipients: Sequence[str]) -> None:
-    """A ``handover`` for deliveries nobody records (test copies, dry runs)."""
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """One message for one recipient."""
-
-    recipient: str
-    message: EmailMessage
-    name: str  # a stable file-name stem: the same issue and recipient always gives the same one
-
-
-class Sender(Protocol):
-    def deliver(
-        self, messages: Sequence[Outgoing], handover: Handover = ...
-    ) -> Iterator[DeliveryResult]: ...
-
-    def close(self) -> None: ...
+# Re-exported (noqa: PLC0414) so that imports from before the seam moved keep working.
+from curator.sender import Handover as Handover  # noqa: PLC0414
+from curator.sender import Outgoing as Outgoing  # noqa: PLC0414
+from curator.sender import Sender as Sender  # noqa: PLC0414
+from curator.sender import no_handover as no_handover  # noqa: PLC0414
 
 
 def _one_line(text: str) -> str:
@@ -450,14 +432,3 @@ def _refusal(recipient: str, code: int, reason: bytes | str) -> DeliveryResult:
     detail = f"{code} {_text(reason)}"
     # 4xx is "try again later": keep it pending for the next run. 5xx is final.
     return DeliveryResult(recipient, "pending" if 400 <= code < 500 else "failed", detail)
-
-
-def make_sender(config: DeliveryConfig, from_addr: str) -> Sender:
-    """The sender that delivery.method names."""
-    if config.method == "smtp":
-        return SmtpSender(config.smtp, from_addr)
-    if config.method == "postmark":
-        from curator.postmark import PostmarkSender
-
-        return PostmarkSender(config.postmark)
-    return OutboxSender(config.outbox_dir)

@@ -5,15 +5,19 @@ each into one clean line and the contract's exit code. Anything else is a bug::
 
     CuratorError                 exit 1 unless said otherwise
     ├── ConfigError              exit 2: feeds.yaml or an option is wrong (file, line, key)
-    ├── FetchError               one feed could not be fetched (kept as a value per feed)
     ├── ParseError               one feed's body is not a feed (kept as a value per feed)
     ├── RenderError              a template is broken
     ├── DeliveryError            the mail server or outbox refused the message
     ├── ArchiveError             the web archive of sent issues cannot be written
+    ├── PreviewError             the preview files cannot be written
     ├── StoreError               the state file cannot be used
     │   └── BusyError            another curator run holds the state lock
     └── SourcesError             a feeds command cannot do what was asked (duplicate, no
                                  feed found, no such feed, feeds.yaml changed meanwhile)
+
+A feed that cannot be fetched is not an error here: like lemon24/reader, curator keeps each
+feed's failure as a value (``FetchResult.error``, ``FeedOutcome.error``) so one bad feed never
+aborts the batch, and the run decides what a batch of failures means.
 
 Third-party exceptions are caught at the boundary of the stage that uses the library and
 raised again as the most specific error here, ``raise Mine(...) from exc``.
@@ -62,10 +66,6 @@ class ConfigError(CuratorError):
         super().__init__(f"{where}{what}{message}", hint=hint)
 
 
-class FetchError(CuratorError):
-    """A feed could not be fetched: network, HTTP status, size or time limits."""
-
-
 class ParseError(CuratorError):
     """A fetched body is not a feed curator can read."""
 
@@ -80,6 +80,10 @@ class DeliveryError(CuratorError):
 
 class ArchiveError(CuratorError):
     """The archive folder (pages, index, Atom feed) cannot be written."""
+
+
+class PreviewError(CuratorError):
+    """The preview's files (``issue.html``, ``issue.txt``, ``issue.eml``) cannot be written."""
 
 
 class StoreError(CuratorError):

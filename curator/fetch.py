@@ -12,11 +12,12 @@ only http and https, on every hop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import random
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -123,6 +124,24 @@ def make_client(config: FetchConfig) -> httpx.AsyncClient:
         ),
         trust_env=False,
     )
+
+
+@contextlib.asynccontextmanager
+async def client_for(
+    config: FetchConfig, client: httpx.AsyncClient | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """``client`` as given (its owner closes it), or a client of its own, closed on the way out.
+
+    Tests pass a client wired to their own servers; a run passes none.
+    """
+    if client is not None:
+        yield client
+        return
+    own = make_client(config)
+    try:
+        yield own
+    finally:
+        await own.aclose()
 
 
 def conditional_headers(validators: Validators) -> dict[str, str]:
@@ -399,15 +418,10 @@ async def fetch_all(
 ) -> list[FetchResult]:
     """Fetch every feed concurrently; results in the order of ``feeds``."""
     feeds = list(feeds)
-    own = client is None
-    client = client or make_client(config)
-    try:
-        fetcher = Fetcher(client, config, sleep=sleep, rng=rng)
+    async with client_for(config, client) as http:
+        fetcher = Fetcher(http, config, sleep=sleep, rng=rng)
         return list(
             await asyncio.gather(
                 *(fetcher.fetch(f, validators.get(f.url, Validators())) for f in feeds)
             )
         )
-    finally:
-        if own:
-            await client.aclose()

@@ -160,15 +160,10 @@ async def _with_fetcher(
     work: Callable[[Fetcher], Awaitable[T]],
 ) -> T:
     """Run ``work`` with a Fetcher on ``client``, or on a client of its own that it closes."""
-    from curator.fetch import Fetcher, make_client
+    from curator.fetch import Fetcher, client_for
 
-    own = client is None
-    http = client or make_client(config)
-    try:
+    async with client_for(config, client) as http:
         return await work(Fetcher(http, config))
-    finally:
-        if own:
-            await http.aclose()
 
 
 # ---------------------------------------------------------------- add and remove

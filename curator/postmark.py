@@ -23,9 +23,9 @@ from typing import Any
 
 import httpx
 
-from curator.deliver import Handover, Outgoing, no_handover
 from curator.errors import DeliveryError
 from curator.models import DeliveryResult, PostmarkConfig
+from curator.sender import Handover, Outgoing, no_handover
 
 BATCH_SIZE = 500
 # Codes about one recipient, for good: inactive (bounced or complained), invalid request.

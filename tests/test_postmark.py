@@ -11,10 +11,11 @@ import httpx
 import pytest
 import respx
 
-from curator.deliver import Outgoing, build_message
+from curator.deliver import build_message
 from curator.errors import DeliveryError
 from curator.models import DeliveryResult, NewsletterConfig, PostmarkConfig
 from curator.postmark import PostmarkSender
+from curator.sender import Outgoing
 
 ENDPOINT = "https://api.postmarkapp.com/email/batch"
 NEWSLETTER = NewsletterConfig(title="Lead Weekly", from_addr="Lead Weekly <digest@example.org>")
