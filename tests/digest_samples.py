@@ -4,8 +4,11 @@ large one built from the shared corpus of real feeds."""
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from factories import make_post
 
 from curator.models import EntryData, IssueDraft, NewsletterConfig, Period, Post, QuestionChoice
 from curator.render import SourceNote
@@ -34,22 +37,22 @@ SOURCES = (
 
 def post_from_entry(entry: EntryData, id_: int, feed_url: str, feed_name: str) -> Post:
     """The Post the store would make of a parsed entry, first seen at NOW."""
-    return Post(
-        id=id_,
+    made = make_post(
+        id_,
+        entry.title,
         feed_url=feed_url,
         feed_name=feed_name,
         key=entry.key,
-        title=entry.title,
-        link=entry.link,
-        canonical_url=entry.canonical_url,
+        canonical=entry.canonical_url,
         author=entry.author,
         published=entry.published,
         first_seen=NOW,
         excerpt=entry.excerpt,
-        word_count=entry.word_count,
+        words=entry.word_count,
         image=entry.image,
         categories=entry.categories,
     )
+    return replace(made, link=entry.link)  # a feed's entry may have no link at all
 
 
 def post(
@@ -66,20 +69,18 @@ def post(
     categories: tuple[str, ...] = (),
 ) -> Post:
     host = feed.lower().replace(" ", "").replace("'", "")
-    when = NOW - timedelta(days=days_ago)
-    return Post(
-        id=id,
+    return make_post(
+        id,
+        title,
         feed_url=f"https://{host}.example/feed/",
         feed_name=feed,
         key=f"url:{host}.example/{slug}",
-        title=title,
         link=f"https://{host}.example/{slug}/",
-        canonical_url=f"https://{host}.example/{slug}/",
+        canonical=f"https://{host}.example/{slug}/",
         author=author,
-        published=when,
-        first_seen=when,
+        published=NOW - timedelta(days=days_ago),
         excerpt=excerpt,
-        word_count=words,
+        words=words,
         image=image,
         categories=categories,
     )

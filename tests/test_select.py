@@ -6,42 +6,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from factories import make_post as post
 
 from curator import select
 from curator.models import Post, Question
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 LAST_ISSUE = NOW - timedelta(days=7)
-
-
-def post(
-    id: int,
-    title: str,
-    *,
-    feed: str = "a",
-    link: str | None = None,
-    canonical: str | None = None,
-    published: datetime | None = None,
-    first_seen: datetime | None = None,
-    words: int = 460,
-    excerpt: str = "",
-    categories: tuple[str, ...] = (),
-) -> Post:
-    return Post(
-        id=id,
-        feed_url=f"https://{feed}.example/feed",
-        feed_name=feed.upper(),
-        key=f"id:{feed}-{id}",
-        title=title,
-        link=link if link is not None else f"https://{feed}.example/{id}",
-        canonical_url=canonical,
-        author=None,
-        published=published,
-        first_seen=first_seen or published or NOW,
-        excerpt=excerpt,
-        word_count=words,
-        categories=categories,
-    )
 
 
 def ago(days: float) -> datetime:
