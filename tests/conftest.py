@@ -312,6 +312,29 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+CliResult = tuple[int, str, str]
+
+
+def run_cli(config: Path | None, *args: str) -> CliResult:
+    """Run curator's CLI in-process: exit code, stdout, stderr. A crash (anything but a clean
+    exit) is raised again, so a test sees the traceback it would otherwise hide in a code."""
+    from typer.testing import CliRunner
+
+    from curator.cli import app
+
+    head = ["--config", str(config)] if config is not None else []
+    result = CliRunner().invoke(app, [*head, *args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def cli_run() -> Callable[..., CliResult]:
+    """:func:`run_cli`, for tests that take their parts as fixtures."""
+    return run_cli
+
+
 def write_config(folder: Path, text: str, name: str = "feeds.yaml") -> Path:
     path = folder / name
     path.write_text(text, encoding="utf-8")

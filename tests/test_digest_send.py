@@ -9,13 +9,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from conftest import FeedServer, Item, rss, utc, write_config
-from curator.cli import app
+from conftest import FeedServer, Item, rss, run_cli, utc, write_config
 from curator.store import Store
 
-RUNNER = CliRunner()
 ATOM = "{http://www.w3.org/2005/Atom}"
 WEEK_48 = "2026-11-26T08:00:00Z"
 WEEK_49 = "2026-12-02T08:00:00Z"
@@ -37,9 +34,7 @@ questions:
 {extra}"""
 
 
-def run(config: Path, *args: str) -> tuple[int, str, str]:
-    result = RUNNER.invoke(app, ["--config", str(config), *args])
-    return result.exit_code, result.stdout, result.stderr
+run = run_cli
 
 
 @pytest.fixture

@@ -6,14 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from conftest import FeedServer, Item, Route, rss, utc, write_config
+from conftest import CliResult, FeedServer, Item, Route, rss, run_cli, utc, write_config
 from curator import discover
-from curator.cli import app
 from curator.config import load_config
 
-RUNNER = CliRunner()
 HTML = "text/html; charset=utf-8"
 ATOM = b"""<?xml version="1.0" encoding="utf-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom"><title>Ron in Atom</title><id>urn:x</id>
@@ -39,9 +36,8 @@ def blog(title: str = "Ron's Blog") -> bytes:
     )
 
 
-def run(config: Path, *args: str) -> tuple[int, str, str]:
-    result = RUNNER.invoke(app, ["--config", str(config), "feeds", *args])
-    return result.exit_code, result.stdout, result.stderr
+def run(config: Path, *args: str) -> CliResult:
+    return run_cli(config, "feeds", *args)
 
 
 # ---------------------------------------------------------------- pure

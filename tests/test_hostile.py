@@ -11,22 +11,22 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from conftest import CORPUS, FeedServer, Item, Route, corpus_dir, rss, utc, write_config
-from curator.cli import app
+from conftest import (
+    CORPUS,
+    FeedServer,
+    Item,
+    Route,
+    corpus_dir,
+    rss,
+    run_cli,
+    utc,
+    write_config,
+)
 from curator.parse import parse_feed
 from safety import header_problems, html_problems, message_parts
 
-RUNNER = CliRunner()
-
-
-def run(config: Path, *args: str) -> tuple[int, str, str]:
-    result = RUNNER.invoke(app, ["--config", str(config), *args])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        # Anything but a clean exit is a crash: show it as the failure it is.
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
+run = run_cli
 
 
 def _check_outbox(folder: Path) -> list[str]:

@@ -7,22 +7,18 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from conftest import corpus_dir, utc, write_config
-from curator.cli import app
+from conftest import CliResult, corpus_dir, run_cli, utc, write_config
 from curator.config import load_config
 from curator.errors import ParseError
 from curator.models import FeedConfig
 from curator.opml import EntityRefused, parse_opml, render_opml
 
-RUNNER = CliRunner()
 START = "# my list\nfeeds:\n  - name: Existing\n    url: https://existing.example/feed/\n"
 
 
-def run(config: Path, *args: str) -> tuple[int, str, str]:
-    result = RUNNER.invoke(app, ["--config", str(config), "feeds", *args])
-    return result.exit_code, result.stdout, result.stderr
+def run(config: Path, *args: str) -> CliResult:
+    return run_cli(config, "feeds", *args)
 
 
 def opml(body: str, head: str = "") -> bytes:

@@ -8,17 +8,10 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from conftest import FeedServer, Item, rss, utc, write_config
-from curator.cli import app
+from conftest import FeedServer, Item, rss, run_cli, utc, write_config
 
-RUNNER = CliRunner()
-
-
-def run(config: Path, *args: str) -> tuple[int, str, str]:
-    result = RUNNER.invoke(app, ["--config", str(config), *args])
-    return result.exit_code, result.stdout, result.stderr
+run = run_cli
 
 
 def read_outbox(folder: Path) -> dict[str, EmailMessage]:

@@ -8,13 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from conftest import FeedServer, Item, free_port, rss, utc, write_config
-from curator.cli import app
+from conftest import FeedServer, Item, free_port, rss, run_cli, utc, write_config
 from mail_kit import Mailbox, Tls, mail_server, make_tls
 
-RUNNER = CliRunner()
 NOW = "2026-11-26T08:00:00Z"
 PEOPLE = ["ann@example.org", "bob@example.org", "cat@example.org", "dan@example.org"]
 
@@ -36,9 +33,7 @@ delivery:
 """
 
 
-def run(config: Path, *args: str) -> tuple[int, str, str]:
-    result = RUNNER.invoke(app, ["--config", str(config), *args])
-    return result.exit_code, result.stdout, result.stderr
+run = run_cli
 
 
 def history_counts(config: Path) -> tuple[int, int, int]:

@@ -6,16 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from conftest import FeedServer, Item, Route, rss, utc, write_config
+from conftest import CliResult, FeedServer, Item, Route, rss, run_cli, utc, write_config
 from curator import sources
-from curator.cli import app
 from curator.config import load_config
 from curator.errors import SourcesError
 from curator.models import FeedConfig
-
-RUNNER = CliRunner()
 
 # Comments everywhere, odd spacing, three quoting styles, a flow item, a folded question.
 MESSY = """\
@@ -76,9 +72,8 @@ def removed_and_added(before: str, after: str) -> tuple[list[str], list[str]]:
     return gone, new
 
 
-def run(config: Path, *args: str) -> tuple[int, str, str]:
-    result = RUNNER.invoke(app, ["--config", str(config), "feeds", *args])
-    return result.exit_code, result.stdout, result.stderr
+def run(config: Path, *args: str) -> CliResult:
+    return run_cli(config, "feeds", *args)
 
 
 def test_messy_file_is_valid_to_begin_with(tmp_path: Path) -> None:

@@ -11,10 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from conftest import write_config
-from curator.cli import app
+from conftest import run_cli, write_config
 from curator.errors import StoreError
 from curator.models import FeedConfig, FetchResult
 from curator.store import Store
@@ -120,10 +118,9 @@ def test_a_state_file_damaged_after_open_is_one_line(
     with Store.open(state) as store:
         _freeze(store)
     _damage(state, damage)
-    result = CliRunner().invoke(app, ["--config", str(config), "history"])
-    assert result.exit_code == 1, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit)
-    lines = result.stderr.splitlines()
+    code, out, err = run_cli(config, "history")
+    assert code == 1, err
+    lines = err.splitlines()
     assert lines[0].startswith("curator: error: ")
     assert said in lines[0]
-    assert "Traceback" not in result.output
+    assert "Traceback" not in out + err
