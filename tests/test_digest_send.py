@@ -145,11 +145,15 @@ def test_a_disk_error_in_the_archive_keeps_delivery_records_true(
         assert (row.sent, row.failed, row.pending) == (2, 0, 0)
 
     (tmp_path / "blocker").unlink()
+    # The outbox rewrites a message under its own name, so a count alone cannot see a
+    # second copy: empty it, and whatever the next run writes is a second copy.
+    for path in (tmp_path / "outbox").glob("*.eml"):
+        path.unlink()
     code, out, _ = run(config, "send", "--now", "2026-11-26T09:00:00Z")
     assert code == 0
     assert "already sent" in out
     assert (tmp_path / "blocker" / "archive" / "2026-W48.html").is_file()
-    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2
+    assert list((tmp_path / "outbox").glob("*.eml")) == []
 
 
 def test_empty_week_question_sends_only_the_question(server: FeedServer, tmp_path: Path) -> None:
@@ -191,7 +195,8 @@ def test_questions_shows_last_use_next_and_the_stored_reason(
     assert "next:" in out
     with Store.open(tmp_path / ".curator" / "state.db") as store:
         (reason,) = store.db.execute("SELECT reason FROM question_uses").fetchone()
-    assert "team" in reason or "listed order" in reason
+    # Week 48's posts are about teams: the themed question won on fit, and says so.
+    assert reason.startswith("best fit to this week's posts (themes: delegation, team;")
 
 
 def test_preview_open_opens_the_html_in_the_browser(

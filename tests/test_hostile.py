@@ -70,10 +70,11 @@ def test_hostile_corpus_gives_safe_email_or_clear_reasons(
     # Corpus entries are dated 1999-2019; a clock in 2000 makes every dated one count as new
     # (a post dated after `now` counts as published at `now`), so all of them get rendered.
     code, out, err = run(config, "send", "--dry-run", "--now", "2000-01-05T00:00:00Z")
-    assert code in (0, 1), err
     assert "Traceback" not in out + err
     skipped = [line for line in err.splitlines() if line.startswith("feed 'f")]
     assert len(skipped) == len({line.split("'")[1] for line in skipped}), "one line per feed"
+    # Exit 1 exactly when every feed failed (nothing new can be sent), else 0.
+    assert code == (1 if len(skipped) == len(files) else 0), err
     assert _check_outbox(tmp_path / "outbox") == []
 
 
@@ -223,8 +224,12 @@ def test_unwritable_outbox_loses_no_delivery(one_feed: Path) -> None:
     code, _, err = run(one_feed, "send", *NOW)
     assert code == 0, err
     assert len(list((one_feed.parent / "outbox").glob("*.eml"))) == 2
+    # A rewrite under the same name would hide a second copy from a count: empty the
+    # outbox first, so anything the next run writes shows.
+    for path in (one_feed.parent / "outbox").glob("*.eml"):
+        path.unlink()
     assert run(one_feed, "send", *NOW)[0] == 0
-    assert len(list((one_feed.parent / "outbox").glob("*.eml"))) == 2
+    assert list((one_feed.parent / "outbox").glob("*.eml")) == []
 
 
 def test_state_path_that_is_a_folder_is_a_clear_error(one_feed: Path) -> None:
