@@ -8,10 +8,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from factories import make_post
-
 from curator.models import EntryData, IssueDraft, NewsletterConfig, Period, Post, QuestionChoice
 from curator.render import SourceNote
+from factories import make_post
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 PERIOD = Period(

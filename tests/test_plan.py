@@ -7,7 +7,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-from factories import make_post
 
 from curator.models import (
     DeliveryRow,
@@ -38,6 +37,7 @@ from curator.plan import (
 from curator.plan import (
     TestCopy as CopyStep,  # not "Test...": pytest would try to collect it
 )
+from factories import make_post
 
 BUILT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 PERIOD = Period("2026-W10", "Week of 2 March", BUILT, datetime(2026, 3, 9, tzinfo=UTC))

@@ -6,10 +6,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from factories import make_post as post
 
 from curator import select
 from curator.models import Post, Question
+from factories import make_post as post
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 LAST_ISSUE = NOW - timedelta(days=7)
