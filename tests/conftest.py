@@ -34,6 +34,20 @@ CORPUS = Path(
 )
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """In CI (CURATOR_ONLY_BROWSER_SKIPS=1) a skip of anything but a browser test fails: a
+    behaviour that silently skips on one runner is a behaviour that runner never tests."""
+    report = yield
+    strict = os.environ.get("CURATOR_ONLY_BROWSER_SKIPS") == "1"
+    if strict and report.skipped and item.get_closest_marker("browser") is None:
+        report.outcome = "failed"
+        report.longrepr = (
+            f"only browser tests may skip in CI, and this one skipped: {report.longrepr}"
+        )
+    return report
+
+
 def corpus_dir() -> Path:
     """The shared corpus folder, or skip the test when it is absent."""
     if not CORPUS.is_dir():

@@ -1,5 +1,6 @@
-"""Fixed issues for the render, browser and archive tests: one small hand-made week, and a
-large one built from the shared corpus of real feeds."""
+"""Fixed issues for the render, browser and archive tests: one small hand-made week, big or
+hostile weeks from the project's own feeds in ``tests/data/feeds``, and (as an extra) a large
+one built from the shared corpus of real feeds."""
 
 from __future__ import annotations
 
@@ -155,6 +156,26 @@ def sample_draft() -> IssueDraft:
             "Is there an area of your life you are managing that you need to rise up and lead?",
             "test",
         ),
+    )
+
+
+FEEDS = Path(__file__).parent / "data" / "feeds"
+
+
+def fixture_posts(name: str) -> list[Post]:
+    """The posts of ``tests/data/feeds/NAME.xml``, parsed as a fetch would, in feed order."""
+    return list(_fixture_posts(name))
+
+
+@functools.cache
+def _fixture_posts(name: str) -> tuple[Post, ...]:
+    from curator.parse import parse_feed
+
+    feed_url = f"https://{name}.example/feed"
+    parsed = parse_feed((FEEDS / f"{name}.xml").read_bytes(), feed_url, None)
+    title = parsed.title or name
+    return tuple(
+        post_from_entry(entry, i + 1, feed_url, title) for i, entry in enumerate(parsed.entries)
     )
 
 

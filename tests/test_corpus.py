@@ -19,6 +19,9 @@ from curator.models import Config, EntryData, FeedConfig, FeedOutcome, FetchConf
 from curator.parse import MAX_ENTRIES
 from curator.store import Store
 
+# An extra, not run by default: `pytest -m corpus` (with ../shared/corpus or $CURATOR_CORPUS).
+pytestmark = pytest.mark.corpus
+
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 
 # Files that are not feeds at all: each must end as a clean per-feed error, nothing more.

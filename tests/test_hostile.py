@@ -50,14 +50,9 @@ def _hostile_folders() -> list[str]:
     return sorted(folders)
 
 
-@pytest.mark.parametrize("folder", _hostile_folders())
-def test_hostile_corpus_gives_safe_email_or_clear_reasons(
-    folder: str, feed_server: FeedServer, tmp_path: Path
-) -> None:
-    """Every hostile file served as a feed: no traceback, exit 0 or 1, one line per broken
-    feed, and an email with inert HTML and whole headers."""
-    root = corpus_dir() / "hostile" / folder
-    files = sorted(p for p in root.iterdir() if p.is_file() and p.suffix != ".md")
+def _sweep(files: list[Path], feed_server: FeedServer, tmp_path: Path) -> str:
+    """Serve each file as a feed, send a dry run, and check what comes out; return the
+    messages written, as text."""
     feeds = []
     for i, path in enumerate(files):
         url = feed_server.add(f"/{i}.xml", Route(body=path.read_bytes(), content_type="text/xml"))
@@ -76,6 +71,39 @@ def test_hostile_corpus_gives_safe_email_or_clear_reasons(
     # Exit 1 exactly when every feed failed (nothing new can be sent), else 0.
     assert code == (1 if len(skipped) == len(files) else 0), err
     assert _check_outbox(tmp_path / "outbox") == []
+    return "".join(
+        p.read_bytes().decode("utf-8", "replace") for p in (tmp_path / "outbox").glob("*.eml")
+    )
+
+
+OWN_HOSTILE = Path(__file__).parent / "data" / "hostile"
+
+
+def test_our_hostile_feeds_give_safe_email_or_clear_reasons(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Each of tests/data/hostile served as a feed: no traceback, one line per broken feed,
+    an email with inert HTML and whole headers, and no entity expanded or file read."""
+    files = sorted(OWN_HOSTILE.iterdir())
+    assert len(files) >= 7
+    written = _sweep(files, feed_server, tmp_path)
+    assert "Whole post" in written  # the readable part of a cut-off feed still goes out
+    assert "lollollol" not in written
+    hostname = Path("/etc/hostname")
+    if hostname.is_file() and hostname.read_text().strip():
+        assert f"Look: {hostname.read_text().strip()}" not in written
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("folder", _hostile_folders())
+def test_hostile_corpus_gives_safe_email_or_clear_reasons(
+    folder: str, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Every hostile file served as a feed: no traceback, exit 0 or 1, one line per broken
+    feed, and an email with inert HTML and whole headers."""
+    root = corpus_dir() / "hostile" / folder
+    files = sorted(p for p in root.iterdir() if p.is_file() and p.suffix != ".md")
+    _sweep(files, feed_server, tmp_path)
 
 
 BILLION_LAUGHS = (

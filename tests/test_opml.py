@@ -14,6 +14,7 @@ from curator.errors import ParseError
 from curator.models import FeedConfig
 from curator.opml import EntityRefused, parse_opml, render_opml
 
+OPML = Path(__file__).parent / "data" / "opml"
 START = "# my list\nfeeds:\n  - name: Existing\n    url: https://existing.example/feed/\n"
 
 
@@ -75,11 +76,10 @@ def test_entity_attacks_are_refused(head: str) -> None:
         parse_opml(opml(body, head))
 
 
-def test_a_hostile_corpus_file_with_an_entity_is_refused() -> None:
-    """The corpus's entity files are refused too, not parsed."""
-    folder = corpus_dir() / "hostile" / "xml-entities"
+def test_our_entity_bomb_file_is_refused() -> None:
+    """tests/data/opml/entity-bomb.opml is refused whole, before anything expands."""
     with pytest.raises(EntityRefused):
-        parse_opml((folder / "defusedxml__xmlbomb2.xml").read_bytes())
+        parse_opml((OPML / "entity-bomb.opml").read_bytes())
 
 
 def test_a_file_that_is_not_opml_is_a_parse_error() -> None:
@@ -88,6 +88,56 @@ def test_a_file_that_is_not_opml_is_a_parse_error() -> None:
         parse_opml(b"<html><body>hi")
 
 
+def test_relative_urls_are_skipped_and_listed() -> None:
+    """A planet-style list: the two absolute feeds are imported, the two relative ones listed."""
+    doc = parse_opml((OPML / "relative-urls.opml").read_bytes())
+    assert [f.url for f in doc.feeds] == [
+        "https://second.example/feed.atom",
+        "http://first.example/index.atom",
+    ]
+    assert [s.label for s in doc.skipped] == ["lost one", "Third Writer"]
+
+
+def test_a_malformed_export_is_read_leniently() -> None:
+    """A raw & and markup inside attributes: read anyway, the one damaged outline listed, and
+    every other feed keeps its folder as a tag."""
+    doc = parse_opml((OPML / "malformed-export.opml").read_bytes())
+    assert doc.repaired is not None
+    assert "line 9" in doc.repaired
+    assert [f.name for f in doc.feeds] == [
+        "Trust &> Control",
+        "Quiet Hours",
+        "Team Notes",
+        "Plain Talk",
+    ]
+    assert all(f.tags == ("Leadership",) for f in doc.feeds)
+    assert [s.label for s in doc.skipped] == ["Loud Markup"]
+
+
+@pytest.mark.parametrize("name", ["relative-urls", "malformed-export"])
+def test_import_each_of_our_files_through_the_cli(tmp_path: Path, name: str) -> None:
+    """Each fixture OPML imports into a commented feeds.yaml that still loads, header kept."""
+    config = write_config(tmp_path, START)
+    code, out, err = run(config, "import", str(OPML / f"{name}.opml"))
+    assert code == 0, err
+    assert "imported" in out
+    assert "skipped" in out
+    assert config.read_text().startswith(START)
+    assert len(load_config(config).feeds) > 1
+
+
+# ---------------------------------------------------------------- the shared corpus, as an extra
+
+
+@pytest.mark.corpus
+def test_a_hostile_corpus_file_with_an_entity_is_refused() -> None:
+    """The corpus's entity files are refused too, not parsed."""
+    folder = corpus_dir() / "hostile" / "xml-entities"
+    with pytest.raises(EntityRefused):
+        parse_opml((folder / "defusedxml__xmlbomb2.xml").read_bytes())
+
+
+@pytest.mark.corpus
 def test_corpus_relative_urls_are_skipped() -> None:
     """Planet Venus's fixture: two absolute feeds imported, two relative ones listed."""
     venus = corpus_dir() / "opml" / "fixture__venus-config-relative-xmlurls.opml"
@@ -96,6 +146,7 @@ def test_corpus_relative_urls_are_skipped() -> None:
     assert [s.label for s in doc.skipped] == ["not found", "Sam Ruby"]
 
 
+@pytest.mark.corpus
 def test_corpus_malformed_export_is_read_leniently() -> None:
     """Plenary's export has a raw & and markup inside attributes: it is read anyway, the one
     damaged outline is listed, and every other feed keeps its folder as a tag."""
@@ -108,6 +159,7 @@ def test_corpus_malformed_export_is_read_leniently() -> None:
     assert "Posts on &> /dev/null" in [f.name for f in doc.feeds]
 
 
+@pytest.mark.corpus
 def test_import_every_corpus_file_through_the_cli(tmp_path: Path) -> None:
     """Each corpus OPML imports into a commented feeds.yaml that still loads, header kept."""
     for path in sorted((corpus_dir() / "opml").glob("*.opml")):

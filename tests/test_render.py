@@ -11,6 +11,7 @@ import re
 from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,8 @@ from curator import render
 from curator.errors import RenderError
 from curator.models import IssueDraft, NewsletterConfig, Post, RenderedIssue
 from curator.render import render_issue
-from digest_samples import NEWSLETTER, PERIOD, SOURCES, corpus_posts, sample_draft
+from digest_samples import NEWSLETTER, PERIOD, SOURCES, corpus_posts, fixture_posts, sample_draft
+from safety import html_problems
 
 DATA = Path(__file__).parent / "data"
 UPDATE = os.environ.get("CURATOR_UPDATE_GOLDEN") == "1"
@@ -226,6 +228,102 @@ def big_issue(posts: list[Post]) -> IssueDraft:
     return IssueDraft(PERIOD, tuple(posts), (), sample_draft().question)
 
 
+def _safe_links_only(html: str) -> None:
+    for tag, attrs in tags_of(html).tags:
+        for name in ("href", "src"):
+            value = attrs.get(name)
+            if value is not None:
+                assert re.match(r"(https?|mailto):", value), (tag, value)
+
+
+def test_every_hostile_post_of_our_own_feed_renders_inert() -> None:
+    """Each way tests/data/feeds/xss.xml tries to run code renders as inert text or nothing."""
+    posts = fixture_posts("xss")
+    assert len(posts) == 10
+    issue = render_issue(big_issue(posts), NEWSLETTER, sources=SOURCES)
+    # Parsed, not searched: the escaped text "onerror=" in a title is words, not a handler.
+    assert html_problems(issue.html) == []
+    _safe_links_only(issue.html)
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in issue.html  # shown, not dropped
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("excerpt", "The tag <script>alert(2)</script> is shown; 5 < 6 & 7 > 3."),
+        ("title", "<script>alert(2)</script> in a title; 5 < 6 & 7 > 3."),
+        ("feed_name", "<script>alert(2)</script> as a source; 5 < 6 & 7 > 3."),
+        ("author", "<script>alert(2)</script> as an author; 5 < 6 & 7 > 3."),
+    ],
+)
+def test_markup_in_plain_text_is_shown_as_text_not_run(field: str, value: str) -> None:
+    """Text that reads as markup is escaped wherever it appears; a `|safe` on any of these
+    fields in a template makes this fail, every time."""
+    lead, *rest = sample_draft().posts
+    fields: dict[str, Any] = {field: value}
+    draft = replace(sample_draft(), posts=(replace(lead, **fields), *rest))
+    issue = render_issue(draft, NEWSLETTER)
+    # A quoted attribute (an image's alt) may hold a raw "<"; a parser sees no tag there.
+    assert html_problems(issue.html) == []
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in issue.html
+    assert "5 &lt; 6 &amp; 7 &gt; 3." in issue.html
+
+
+def _size(posts: list[Post], monkeypatch: pytest.MonkeyPatch) -> int:
+    """The issue's HTML size with no limit at all."""
+    monkeypatch.setattr(render, "HTML_LIMIT", 10**9)
+    return len(render_issue(big_issue(posts), NEWSLETTER).html.encode())
+
+
+@pytest.mark.parametrize("step", ["shortened", "left out", "link list"])
+def test_an_oversized_issue_trims_excerpts_before_posts(
+    monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    """Past the limit, excerpts shrink first, then go, then posts become links; each is said.
+
+    The limits are measured on tests/data/feeds/long-reads.xml: just under the full size
+    (shorter excerpts fit), exactly the size without excerpts, and one byte under that."""
+    posts = fixture_posts("long-reads")
+    assert len(posts) == 40
+    full = _size(posts, monkeypatch)
+    bare = _size([replace(p, excerpt="") for p in posts], monkeypatch)
+    limit, expected_note = {
+        "shortened": (full - 1, "excerpts shortened"),
+        "left out": (bare, "excerpts left out"),
+        "link list": (bare - 1, "posts moved to the link list"),
+    }[step]
+    monkeypatch.setattr(render, "HTML_LIMIT", limit)
+    issue = render_issue(big_issue(posts), NEWSLETTER)
+    assert len(issue.html.encode()) <= limit
+    assert any(expected_note in note for note in issue.notes), issue.notes
+    for post in posts:  # no post is lost: each is a full post or a link
+        assert post.link is not None
+        assert post.link in issue.html
+        assert post.link in issue.text
+    if step == "link list":
+        assert "posts are listed as links only" in issue.html
+        assert "excerpts left out" in " ".join(issue.notes)
+    else:
+        assert len(re.findall(r'class="post-title"', issue.html)) == len(posts) - 1
+
+
+def test_even_links_are_dropped_last_and_said(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When even the link list does not fit, links are left out and the email says how many."""
+    posts = fixture_posts("long-reads")
+    lead_alone = _size([replace(posts[0], excerpt="")], monkeypatch)
+    limit = lead_alone + 1500  # room for a few links, far from all 39
+    monkeypatch.setattr(render, "HTML_LIMIT", limit)
+    issue = render_issue(big_issue(posts), NEWSLETTER)
+    assert len(issue.html.encode()) <= limit
+    assert any("links left out" in note for note in issue.notes)
+    assert "more posts were left out for size" in " ".join(issue.text.split())
+    assert posts[0].title in issue.html.replace("&#39;", "'").replace("&amp;", "&")
+
+
+# ---------------------------------------------------------------- the shared corpus, as an extra
+
+
+@pytest.mark.corpus
 def test_forty_corpus_posts_stay_unclipped_and_safe() -> None:
     """40 posts from real and hostile feeds: under 102 KB, no active content, only safe links."""
     corpus = corpus_dir()
@@ -235,60 +333,17 @@ def test_forty_corpus_posts_stay_unclipped_and_safe() -> None:
     issue = render_issue(big_issue(posts), NEWSLETTER, sources=SOURCES)
     assert len(issue.html.encode()) < GMAIL_CLIP
     assert FORBIDDEN.search(issue.html) is None
-    for tag, attrs in tags_of(issue.html).tags:
-        for name in ("href", "src"):
-            value = attrs.get(name)
-            if value is not None:
-                assert re.match(r"(https?|mailto):", value), (tag, value)
+    _safe_links_only(issue.html)
     assert all(p.title.split()[0] in issue.text for p in posts if p.title.split())
 
 
+@pytest.mark.corpus
 def test_every_hostile_post_renders_without_active_content() -> None:
     """Every post of the sanitizer corpus renders with no script, handler or bad link."""
     posts = corpus_posts(corpus_dir(), 500, folder="hostile/xss")
     assert len(posts) > 50
     issue = render_issue(big_issue(posts), replace(NEWSLETTER, max_posts=500))
     assert FORBIDDEN.search(issue.html) is None
-
-
-@pytest.mark.parametrize(
-    ("limit", "expected_note"),
-    [
-        (57_000, "excerpts shortened"),
-        (45_000, "excerpts left out"),
-        (30_000, "posts moved to the link list"),
-    ],
-)
-def test_an_oversized_issue_trims_excerpts_before_posts(
-    monkeypatch: pytest.MonkeyPatch, limit: int, expected_note: str
-) -> None:
-    """Past the limit, excerpts shrink first, then go, then posts become links; each is said."""
-    posts = corpus_posts(corpus_dir(), 40)
-    monkeypatch.setattr(render, "HTML_LIMIT", limit)
-    issue = render_issue(big_issue(posts), NEWSLETTER)
-    assert len(issue.html.encode()) <= limit
-    assert any(expected_note in note for note in issue.notes), issue.notes
-    for post in posts:  # no post is lost: each is a full post or a link
-        assert post.link is not None
-        assert post.link.replace("&", "&amp;") in issue.html
-        assert post.link in issue.text
-    if "link list" in expected_note:
-        assert "posts are listed as links only" in issue.html
-        assert "excerpts left out" in " ".join(issue.notes)
-    else:
-        assert 'class="post-title"' in issue.html
-        assert len(re.findall(r'class="post-title"', issue.html)) == len(posts) - 1
-
-
-def test_even_links_are_dropped_last_and_said(monkeypatch: pytest.MonkeyPatch) -> None:
-    """When even the link list does not fit, links are left out and the email says how many."""
-    posts = corpus_posts(corpus_dir(), 40)
-    monkeypatch.setattr(render, "HTML_LIMIT", 15_000)
-    issue = render_issue(big_issue(posts), NEWSLETTER)
-    assert len(issue.html.encode()) <= 15_000
-    assert any("links left out" in note for note in issue.notes)
-    assert "more posts were left out for size" in " ".join(issue.text.split())
-    assert posts[0].title in issue.html.replace("&#39;", "'").replace("&amp;", "&")
 
 
 def test_default_newsletter_renders_without_optional_parts() -> None:

@@ -105,3 +105,17 @@ def test_ci_tests_every_supported_python() -> None:
     scripts = "\n".join(step.get("run", "") for step in job["steps"])
     for command in ("ruff check", "ruff format --check", "mypy", "pytest"):
         assert command in scripts
+
+
+def test_ci_here_and_on_github_run_the_same_tests_with_the_same_skips() -> None:
+    """.ci/run and ci.yml run one pytest command, strict about skips, with no corpus path."""
+    (step,) = [s for s in _steps(_load("ci.yml")) if s.get("name") == "pytest"]
+    github = step["run"].strip()
+    local = [
+        line.strip()
+        for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+        if "pytest -p" in line
+    ]
+    assert local == [github.replace("pytest", ".venv/bin/pytest", 1)]
+    assert github.startswith("CURATOR_ONLY_BROWSER_SKIPS=1 ")
+    assert "CURATOR_CORPUS" not in github and "-m" not in github.split()
