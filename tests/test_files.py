@@ -8,8 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import FeedServer, Item, rss, run_cli, utc, write_config
+from curator.app import run_preview
 from curator.archive import write_archive
+from curator.config import load_config
 from curator.deliver import OutboxSender, build_message
+from curator.errors import PreviewError
 from curator.files import atomic_write
 from curator.models import NewsletterConfig
 
@@ -97,3 +101,49 @@ def test_the_outbox_never_writes_through_a_planted_link(tmp_path: Path) -> None:
     assert result.status == "sent"
     assert victim.read_text(encoding="utf-8") == "precious"
     assert b"ann@example.org" in (outbox / f"{outgoing.name}.eml").read_bytes()
+
+
+PREVIEW_CONFIG = """\
+newsletter:
+  to: [ann@example.org]
+feeds:
+  - name: Ron
+    url: {feed}
+"""
+
+
+def _preview_config(feed_server: FeedServer, folder: Path) -> Path:
+    feed = feed_server.add(
+        "/ron.xml", rss([Item("Lead well", "https://ron.example/a", utc("2026-11-25T10:00"))])
+    )
+    return write_config(folder, PREVIEW_CONFIG.format(feed=feed))
+
+
+@pytest.mark.parametrize("name", ["issue.html", "issue.txt", "issue.eml"])
+def test_the_preview_never_writes_through_a_planted_link(
+    feed_server: FeedServer, tmp_path: Path, name: str
+) -> None:
+    """A preview file whose path is a symlink is replaced by the preview, the target kept."""
+    victim = _victim(tmp_path)
+    config = _preview_config(feed_server, tmp_path)
+    out = tmp_path / "preview"
+    out.mkdir()
+    (out / name).symlink_to(victim)
+    code, _, err = run_cli(config, "preview", "--out", str(out), "--now", "2026-11-26T08:00:00Z")
+    assert code == 0, err
+    assert victim.read_text(encoding="utf-8") == "precious"
+    assert not (out / name).is_symlink()
+    assert "Lead well" in (out / name).read_text(encoding="utf-8")
+
+
+def test_a_preview_that_cannot_be_written_is_a_preview_error(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """A preview folder that is a file fails as a PreviewError from the OSError, not as a
+    delivery error."""
+    config = load_config(_preview_config(feed_server, tmp_path), env={})
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the folder should be", encoding="utf-8")
+    with pytest.raises(PreviewError, match="cannot write the preview") as caught:
+        run_preview(config, datetime(2026, 11, 26, 8, tzinfo=UTC), blocker / "preview")
+    assert isinstance(caught.value.__cause__, OSError)
