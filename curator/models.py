@@ -224,6 +224,7 @@ class Post:
 
     @property
     def reading_minutes(self) -> int:
+        """Minutes to read the post at an ordinary pace (230 words a minute), at least one."""
         return max(1, round(self.word_count / 230)) if self.word_count else 1
 
 

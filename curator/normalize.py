@@ -48,7 +48,6 @@ _TRAILERS = (
     re.compile(r"\s*The post .{1,300}? appeared first on .{1,200}?\.?\s*$", re.S),
     re.compile(r"\s*(\[(…|\.\.\.|&hellip;)\]|Continue reading.{0,80}|Read more.{0,40})\s*$", re.I),
 )
-WORDS_PER_MINUTE = 230
 
 
 def safe_http_url(url: str | None, base: str | None = None) -> str | None:
@@ -250,11 +249,6 @@ def word_count(text: str) -> int:
         return len(text.split())
     latin = len(_CJK.sub(" ", text).split())
     return latin + (cjk + 1) // 2
-
-
-def reading_minutes(words: int) -> int:
-    """Minutes to read ``words`` at an ordinary pace, at least one."""
-    return max(1, round(words / WORDS_PER_MINUTE))
 
 
 def author_name(raw: str | None) -> str | None:

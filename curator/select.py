@@ -87,8 +87,6 @@ def window_start(now: datetime, previous_built_at: datetime | None, lookback_day
 class Selection:
     posts: tuple[Post, ...]
     more: tuple[Post, ...]
-    dropped_duplicates: int
-    dropped_by_caps: int
 
 
 def posts_for_issue(
@@ -111,7 +109,7 @@ def posts_for_issue(
     feed_caps = feed_caps or {}
     in_window = [p for p in candidates if since < effective_date(p, now) <= now]
     in_window.sort(key=lambda p: (effective_date(p, now), p.id))
-    unique, duplicates = _drop_same_stories(in_window, list(already_sent), now)
+    unique = _drop_same_stories(in_window, list(already_sent), now)
 
     newest_first = sorted(unique, key=lambda p: (effective_date(p, now), p.id), reverse=True)
     per_feed: Counter[str] = Counter()
@@ -124,7 +122,7 @@ def posts_for_issue(
         kept.append(post)
     ordered = _layout(kept, feed_order, now)
     posts, more = _fit_budget(ordered, reading_minutes)
-    return Selection(tuple(posts), tuple(more), duplicates, len(unique) - len(kept))
+    return Selection(tuple(posts), tuple(more))
 
 
 def _identities(post: Post) -> set[str]:
@@ -144,16 +142,13 @@ def same_story(post: Post, other: Post, now: datetime) -> bool:
     )
 
 
-def _drop_same_stories(
-    posts: Sequence[Post], sent: Sequence[Post], now: datetime
-) -> tuple[list[Post], int]:
+def _drop_same_stories(posts: Sequence[Post], sent: Sequence[Post], now: datetime) -> list[Post]:
     # The oldest copy of a story wins: it is usually the original, the others re-post it.
     seen_urls = {u for p in sent for u in _identities(p)}
     seen_titles: list[tuple[str, datetime]] = [
         (title_key(p.title), effective_date(p, now)) for p in sent
     ]
     kept: list[Post] = []
-    dropped = 0
     for post in posts:
         idents = _identities(post)
         key = title_key(post.title)
@@ -163,12 +158,11 @@ def _drop_same_stories(
             for other, other_when in seen_titles
         )
         if idents & seen_urls or same_title:
-            dropped += 1
             continue
         seen_urls |= idents
         seen_titles.append((key, when))
         kept.append(post)
-    return kept, dropped
+    return kept
 
 
 def resurface(older: Iterable[Post], sent: Iterable[Post], now: datetime) -> Post | None:

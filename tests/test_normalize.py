@@ -9,6 +9,7 @@ import pytest
 
 from curator import normalize as nz
 from curator.parse import parse_feed
+from factories import make_post
 
 # ---------------------------------------------------------------- identities
 
@@ -203,7 +204,7 @@ def test_plain_text_from_html(markup: str, text: str) -> None:
 def test_word_count_and_reading_time(text: str, words: int, minutes: int) -> None:
     """Words counted (CJK characters at half a word each); reading time at 230 wpm, min 1."""
     assert nz.word_count(text) == words
-    assert nz.reading_minutes(nz.word_count(text)) == minutes
+    assert make_post(1, words=nz.word_count(text)).reading_minutes == minutes
 
 
 @pytest.mark.parametrize(
