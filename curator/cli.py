@@ -3,6 +3,9 @@
 Each command does three things: read the config, call one library function in
 :mod:`curator.app`, and turn what comes back (or a :class:`CuratorError`) into output and the
 contract's exit code: 0 done, 1 the job failed, 2 usage or configuration error.
+
+Longer than the ~450 lines a module should keep to, on purpose: it is one short function per
+command and the tables they print, and it must stay the only module that imports typer.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ Each command is one function here that the CLI calls. The network goes through
 :class:`curator.fetch.Fetcher` (the same bounds as every feed fetch), pages are read by the
 pure :mod:`curator.discover`, feeds by :mod:`curator.parse`, OPML by :mod:`curator.opml`, and
 every change to feeds.yaml is made by :mod:`curator.sources`, which keeps the user's lines.
+
+Longer than the ~450 lines a module should keep to, on purpose: ``feeds add`` and ``feeds check``
+share one way of probing a URL (fetch, parse or discover, suggest), kept in one file so the two
+commands can never judge the same URL differently.
 """
 
 from __future__ import annotations
