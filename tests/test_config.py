@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import write_config
+from conftest import run_cli, write_config
 from curator.cli import app
 from curator.config import load_config, parse_now
 from curator.errors import ConfigError
@@ -161,20 +161,26 @@ def test_bad_config_names_file_line_and_key(tmp_path: Path, text: str, message: 
     assert caught.value.exit_code == 2
 
 
-def test_bad_config_exits_2_with_one_clean_line(tmp_path: Path) -> None:
-    """The CLI prints the message on stderr, no traceback, and exits 2 before any fetch."""
-    path = write_config(tmp_path, "feeds:\n  - url: 'htp://x'\n")
-    result = CliRunner().invoke(app, ["--config", str(path), "send"])
-    assert result.exit_code == 2
-    assert f"{path}:2: feeds[0].url: 'htp://x' is not an http(s) URL" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
-def test_missing_config_file_says_how_to_fix(tmp_path: Path) -> None:
-    """A missing feeds.yaml is a usage error with a hint."""
-    result = CliRunner().invoke(app, ["--config", str(tmp_path / "nope.yaml"), "fetch"])
-    assert result.exit_code == 2
-    assert "no such file" in result.stderr
+@pytest.mark.parametrize(
+    ("text", "command", "said"),
+    [
+        ("feeds:\n  - url: 'htp://x'\n", "send",
+         "{path}:2: feeds[0].url: 'htp://x' is not an http(s) URL"),
+        (None, "fetch", "no such file"),
+    ],
+    ids=["bad-config", "missing-file"],
+)  # fmt: skip
+def test_a_config_problem_exits_2_with_one_clean_line(
+    tmp_path: Path, text: str | None, command: str, said: str
+) -> None:
+    """The CLI prints the problem (and a hint) on stderr, no traceback, and exits 2 before
+    any fetch; a missing feeds.yaml is one too."""
+    path = write_config(tmp_path, text) if text is not None else tmp_path / "nope.yaml"
+    code, out, err = run_cli(path, command)
+    assert code == 2
+    assert err.startswith("curator: error: ")
+    assert said.format(path=path) in err
+    assert "Traceback" not in out + err
 
 
 def test_minimal_config_gets_every_default(tmp_path: Path) -> None:
