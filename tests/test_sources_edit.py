@@ -204,30 +204,38 @@ def test_plain_url_items_can_be_changed_and_removed() -> None:
     assert removed.text == "feeds:\n  - https://a.example/feed   # bare\n"
 
 
-def test_write_refuses_when_the_file_changed_since_it_was_read(tmp_path: Path) -> None:
-    """Someone saved feeds.yaml between read and write: nothing is written, no temp left."""
+@pytest.mark.parametrize(
+    ("meanwhile", "text", "refusal"),
+    [
+        ("# edited meanwhile\n", None, "changed while curator was editing it"),
+        ("", "feeds:\n  - url: htp://x\n", r"would leave .* invalid.*feeds\[0\]"),
+    ],
+    ids=["changed-since-read", "would-not-load"],
+)
+def test_a_refused_write_leaves_the_file_and_no_temporary(
+    tmp_path: Path, meanwhile: str, text: str | None, refusal: str
+) -> None:
+    """Someone saved feeds.yaml between read and write, or the edit would not load: nothing
+    is written and no temporary file is left."""
     config = write_config(tmp_path, messy())
     original = sources.read_feeds_file(config)
-    edited = sources.remove_feed(original.text, str(config), 0)
-    config.write_text(messy() + "# edited meanwhile\n", encoding="utf-8")
+    edited = text if text is not None else sources.remove_feed(original.text, str(config), 0).text
+    config.write_text(messy() + meanwhile, encoding="utf-8")
 
-    with pytest.raises(SourcesError, match="changed while curator was editing it"):
-        sources.write_feeds_file(original, edited.text)
+    with pytest.raises(SourcesError, match=refusal):
+        sources.write_feeds_file(original, edited)
 
-    assert config.read_text().endswith("# edited meanwhile\n")
+    assert config.read_text() == messy() + meanwhile
     assert sorted(p.name for p in tmp_path.iterdir()) == ["feeds.yaml"]
 
 
-def test_write_refuses_text_that_would_not_load(tmp_path: Path) -> None:
-    """An edit whose result fails load_config is never written."""
-    config = write_config(tmp_path, messy())
-    original = sources.read_feeds_file(config)
-
-    with pytest.raises(SourcesError, match=r"would leave .* invalid.*feeds\[0\]"):
-        sources.write_feeds_file(original, "feeds:\n  - url: htp://x\n")
-
-    assert config.read_text() == messy()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["feeds.yaml"]
+def test_a_folder_that_cannot_be_written_is_a_sources_error(tmp_path: Path) -> None:
+    """When the temporary file cannot be made beside feeds.yaml (here its folder is gone),
+    the write fails as one SourcesError from the OSError, not a traceback."""
+    original = sources.read_feeds_file(tmp_path / "gone" / "feeds.yaml")
+    with pytest.raises(SourcesError, match="cannot write") as caught:
+        sources.write_feeds_file(original, messy())
+    assert isinstance(caught.value.__cause__, OSError)
 
 
 def test_write_keeps_the_file_mode(tmp_path: Path) -> None:
