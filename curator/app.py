@@ -73,6 +73,7 @@ def run_preview(
     out_dir: Path,
     *,
     client: httpx.AsyncClient | None = None,
+    retry_failed: bool = False,
 ) -> PreviewReport:
     """``curator preview``: the issue send would send now, written to files, not recorded."""
     check_ready(config, delivering=False)
@@ -84,7 +85,9 @@ def run_preview(
             subject, html, text = frozen.subject, frozen.html, frozen.text
             lines.append(f"{period.key} is already built (round {frozen.round}): showing it")
         else:
-            outcomes = fetch_feeds(config, store, now, client=client)
+            outcomes = fetch_feeds(
+                config, store, now, client=client, honour_backoff=not retry_failed
+            )
             lines += [note.text for note in feed_notes(outcomes)]
             draft = draft_issue(config, store, now, period)
             if draft is None or (not draft.posts and draft.question is None):

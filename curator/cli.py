@@ -134,6 +134,13 @@ def _say(note: Note) -> None:
     typer.echo(f"{prefix}{note.text}", err=note.level in ("warning", "error"))
 
 
+RetryFailedOption = Annotated[
+    bool,
+    typer.Option(
+        "--retry-failed", help="Fetch feeds resting after failures now, ignoring their backoff."
+    ),
+]
+
 NowOption = Annotated[
     str | None,
     typer.Option(
@@ -146,7 +153,7 @@ NowOption = Annotated[
 
 
 @app.command()
-def send(
+def send(  # noqa: PLR0917 - each typer option is a parameter
     ctx: typer.Context,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Build and write to the outbox; record nothing.")
@@ -163,6 +170,7 @@ def send(
     force: Annotated[
         bool, typer.Option("--force", help="Send this period's issue again, to everyone.")
     ] = False,
+    retry_failed: RetryFailedOption = False,
     now: NowOption = None,
 ) -> None:
     """Fetch all feeds, build this period's issue, deliver it and record it."""
@@ -178,7 +186,9 @@ def send(
             problem = address_problem(address)
             if problem:
                 raise ConfigError(f"{address!r} {problem}", key="--to")
-        options = SendOptions(dry_run=dry_run, to=tuple(addresses), force=force)
+        options = SendOptions(
+            dry_run=dry_run, to=tuple(addresses), force=force, retry_failed=retry_failed
+        )
         report = run_send(config, options, _now(now, config))
         for note in report.notes:
             _say(note)
@@ -200,6 +210,7 @@ def preview(
     open_browser: Annotated[
         bool, typer.Option("--open", help="Open the HTML in the default browser.")
     ] = False,
+    retry_failed: RetryFailedOption = False,
     now: NowOption = None,
 ) -> None:
     """Build the issue send would send now, without sending or recording it."""
@@ -207,7 +218,12 @@ def preview(
 
     def work() -> None:
         config = _load(ctx)
-        report = run_preview(config, _now(now, config), out or config.base_dir / "preview")
+        report = run_preview(
+            config,
+            _now(now, config),
+            out or config.base_dir / "preview",
+            retry_failed=retry_failed,
+        )
         for line in report.lines:
             typer.echo(line)
         if open_browser and report.html_path is not None:
@@ -217,7 +233,9 @@ def preview(
 
 
 @app.command()
-def fetch(ctx: typer.Context, now: NowOption = None) -> None:
+def fetch(
+    ctx: typer.Context, retry_failed: RetryFailedOption = False, now: NowOption = None
+) -> None:
     """Fetch and store all feeds; print a status table per feed."""
     from curator.app import run_fetch
 
@@ -236,7 +254,9 @@ def fetch(ctx: typer.Context, now: NowOption = None) -> None:
                 def advance(outcome: FeedOutcome) -> None:
                     bar.advance(task)
 
-                outcomes = run_fetch(config, _now(now, config), progress=advance)
+                outcomes = run_fetch(
+                    config, _now(now, config), progress=advance, retry_failed=retry_failed
+                )
         else:
 
             def line(outcome: FeedOutcome) -> None:
@@ -246,7 +266,9 @@ def fetch(ctx: typer.Context, now: NowOption = None) -> None:
                     flush=True,
                 )
 
-            outcomes = run_fetch(config, _now(now, config), progress=line)
+            outcomes = run_fetch(
+                config, _now(now, config), progress=line, retry_failed=retry_failed
+            )
         rows = [_fetch_row(o) for o in outcomes]
         out = Console()
         if out.is_terminal:
@@ -261,10 +283,10 @@ def fetch(ctx: typer.Context, now: NowOption = None) -> None:
             # than laying out a table for hundreds of feeds.
             for row in [("feed", "status", "new", "time", "note"), *rows]:
                 typer.echo("\t".join(row))
-        failed = sum(1 for o in outcomes if not o.ok)
+        failed = sum(1 for o in outcomes if not o.ok or o.resting)
         new = sum(o.new_entries for o in outcomes)
         typer.echo(f"{total} feeds: {total - failed} ok, {failed} failed or resting; {new} new")
-        return 1 if outcomes and all(not o.ok for o in outcomes) else 0
+        return 1 if outcomes and failed == len(outcomes) else 0
 
     raise typer.Exit(_guard(ctx, work))
 

@@ -199,6 +199,11 @@ class FeedOutcome:
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def resting(self) -> bool:
+        """Left alone this run: the feed failed lately and its backoff has not passed."""
+        return self.fetch.status == "skipped"
+
 
 # ---------------------------------------------------------------- stored and selected
 

@@ -51,6 +51,7 @@ class SendOptions:
     dry_run: bool = False
     to: tuple[str, ...] = ()
     force: bool = False
+    retry_failed: bool = False  # fetch feeds resting after failures now, backoff or not
 
     @property
     def records(self) -> bool:
@@ -160,12 +161,16 @@ def plan_send(facts: SendFacts) -> SendPlan:
 
 def _issue_step(facts: SendFacts, gathered: Gathered) -> Step:
     period, draft, outcomes = facts.period.key, gathered.draft, gathered.outcomes
-    all_failed = bool(outcomes) and all(not o.ok for o in outcomes)
+    # A feed resting after failures gave nothing this run, just like one that failed now: a
+    # re-run inside the backoff must not pass for a quiet week.
+    all_failed = bool(outcomes) and all(not o.ok or o.resting for o in outcomes)
     if all_failed and (draft is None or not draft.posts or draft.resurfaced):
         # An empty-week issue now would use up the period while the sources are down.
+        resting = any(o.resting for o in outcomes)
         text = (
-            "every feed failed and nothing is new: nothing was sent "
-            "(check the network and `curator feeds check`)"
+            f"every feed failed{' or is resting' if resting else ''} and nothing is new: "
+            "nothing was sent (check the network and `curator feeds check`"
+            f"{'; --retry-failed tries resting feeds now' if resting else ''})"
         )
         return Skip(1, (Note("warning", text),))
     if draft is None or (not draft.posts and draft.question is None):
@@ -210,10 +215,16 @@ def finish(frozen: Frozen) -> Finish:
 
 
 def feed_notes(outcomes: Sequence[FeedOutcome]) -> tuple[Note, ...]:
-    """A warning per feed that gave nothing this run."""
-    return tuple(
-        Note("warning", f"feed {o.feed.name!r} skipped: {o.error}") for o in outcomes if not o.ok
-    )
+    """A warning per feed that gave nothing this run: failed now, or resting after failures
+    (with when it is tried next)."""
+    notes = []
+    for o in outcomes:
+        if not o.ok:
+            notes.append(Note("warning", f"feed {o.feed.name!r} skipped: {o.error}"))
+        elif o.resting:
+            text = f"feed {o.feed.name!r} resting: {o.fetch.error} (--retry-failed tries it now)"
+            notes.append(Note("warning", text))
+    return tuple(notes)
 
 
 def count(n: int, word: str) -> str:

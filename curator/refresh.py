@@ -182,7 +182,10 @@ def run_fetch(
     *,
     client: httpx.AsyncClient | None = None,
     progress: Progress | None = None,
+    retry_failed: bool = False,
 ) -> list[FeedOutcome]:
-    """``curator fetch``: fetch and store only."""
+    """``curator fetch``: fetch and store only; ``retry_failed`` ignores the backoff."""
     with RunLock(config.state_path), Store.open(config.state_path) as store:
-        return fetch_feeds(config, store, now, client=client, progress=progress)
+        return fetch_feeds(
+            config, store, now, client=client, progress=progress, honour_backoff=not retry_failed
+        )

@@ -115,7 +115,9 @@ def run_send(
         reports = [run.finish(step) for step in plan.first]
         gathered = None
         if isinstance(plan.step, Gather):
-            outcomes = fetch_feeds(config, store, now, client=client)
+            outcomes = fetch_feeds(
+                config, store, now, client=client, honour_backoff=not options.retry_failed
+            )
             draft = draft_issue(config, store, now, period, keep_question=plan.step.keep_question)
             gathered = Gathered(tuple(outcomes), draft)
             # Asked again with the feeds' news; what ``first`` said is already done.

@@ -214,8 +214,12 @@ def test_the_plan_repeats_first_when_asked_again_with_the_feeds() -> None:
         ((ok(FEED_A),), EMPTY, "question", RECORD, Skip, 0),
         # no feeds at all is not "every feed failed"
         ((), None, "skip", RECORD, Skip, 0),
-        # a feed resting after failures counts as fine today (issue 12 changes this)
-        ((resting(FEED_A),), None, "skip", RECORD, Skip, 0),
+        # a feed resting after failures gave nothing, like a failed one: a re-run inside the
+        # backoff is not a quiet week
+        ((resting(FEED_A),), None, "skip", RECORD, Skip, 1),
+        ((resting(FEED_A), failed(FEED_B)), QUESTION_ONLY, "question", RECORD, Skip, 1),
+        ((resting(FEED_A), ok(FEED_B)), None, "skip", RECORD, Skip, 0),
+        ((resting(FEED_A),), POSTS, "skip", RECORD, Freeze, None),
         # something to send
         ((ok(FEED_A),), POSTS, "skip", RECORD, Freeze, None),
         ((ok(FEED_A),), QUESTION_ONLY, "question", RECORD, Freeze, None),
@@ -283,3 +287,18 @@ def test_each_step_carries_its_recipients(
     assert isinstance(step, Freeze | DryRun | CopyStep)
     assert step.recipients == recipients
     assert step.draft is POSTS
+
+
+def test_a_resting_feed_is_named_with_when_it_is_tried_next() -> None:
+    """A feed left alone by its backoff is a warning naming it, its next try and the option
+    that tries it now; the all-failed skip says so too."""
+    plan = plan_send(facts(outcomes=(resting(FEED_A),), draft=None))
+    assert plan.notes == (
+        Note(
+            "warning",
+            "feed 'A' resting: failed 3 times in a row (--retry-failed tries it now)",
+        ),
+    )
+    assert isinstance(plan.step, Skip)
+    assert "every feed failed or is resting" in plan.step.notes[0].text
+    assert "--retry-failed" in plan.step.notes[0].text
