@@ -128,6 +128,11 @@ def _now(option: str | None, config: Config) -> datetime:
     return datetime.now(UTC)
 
 
+def _in_ci() -> bool:
+    """Whether this runs in CI: env CI or GITHUB_ACTIONS set to true (GitHub sets both)."""
+    return any(os.environ.get(name, "").lower() == "true" for name in ("CI", "GITHUB_ACTIONS"))
+
+
 def _say(note: Note) -> None:
     """Word one of the library's notes by its level: problems to stderr, the story to stdout."""
     prefix = {"error": "curator: error: ", "note": "note: "}.get(note.level, "")
@@ -187,7 +192,11 @@ def send(  # noqa: PLR0917 - each typer option is a parameter
             if problem:
                 raise ConfigError(f"{address!r} {problem}", key="--to")
         options = SendOptions(
-            dry_run=dry_run, to=tuple(addresses), force=force, retry_failed=retry_failed
+            dry_run=dry_run,
+            to=tuple(addresses),
+            force=force,
+            retry_failed=retry_failed,
+            ci=_in_ci(),
         )
         report = run_send(config, options, _now(now, config))
         for note in report.notes:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from curator.models import (
+    DeliveryMethod,
     DeliveryRow,
     EmptyWeek,
     FeedOutcome,
@@ -52,6 +53,7 @@ class SendOptions:
     to: tuple[str, ...] = ()
     force: bool = False
     retry_failed: bool = False  # fetch feeds resting after failures now, backoff or not
+    ci: bool = False  # running in CI (env CI or GITHUB_ACTIONS is true), as the CLI tells
 
     @property
     def records(self) -> bool:
@@ -140,6 +142,17 @@ class SendPlan:
     first: tuple[Finish, ...]
     step: Step
     notes: tuple[Note, ...] = ()
+
+
+def refusal_in_ci(options: SendOptions, method: DeliveryMethod) -> str | None:
+    """Why this send must not run at all, or None. In CI an outbox send that would be
+    recorded is refused: its files vanish with the runner while the ledger says "sent"."""
+    if options.ci and method == "outbox" and options.records:
+        return (
+            "is outbox, and this is CI: the messages would vanish with the runner while the "
+            "state records them as sent; nothing was sent or recorded"
+        )
+    return None
 
 
 def plan_send(facts: SendFacts) -> SendPlan:

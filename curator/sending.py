@@ -44,6 +44,7 @@ from curator.plan import (
     TestCopy,
     count,
     plan_send,
+    refusal_in_ci,
 )
 from curator.refresh import fetch_feeds
 from curator.store import RunLock, Store
@@ -105,6 +106,15 @@ def run_send(
             path=str(config.path),
             key="newsletter.to",
             hint="list addresses under newsletter.to, set CURATOR_TO, or pass --to ADDR",
+        )
+    refusal = refusal_in_ci(options, config.delivery.method)
+    if refusal is not None:
+        raise ConfigError(
+            refusal,
+            path=str(config.path),
+            key="delivery.method",
+            hint="set delivery.method to smtp or postmark (with its secret) for the job, "
+            "or run with --dry-run or --to ADDR",
         )
     check_ready(config, delivering=not options.dry_run)
     period = select.period_for(now, config.newsletter.cadence, config.newsletter.timezone)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from curator.models import (
+    DeliveryMethod,
     DeliveryRow,
     DeliveryStatus,
     EmptyWeek,
@@ -33,6 +34,7 @@ from curator.plan import (
     SendOptions,
     Skip,
     plan_send,
+    refusal_in_ci,
 )
 from curator.plan import (
     TestCopy as CopyStep,  # not "Test...": pytest would try to collect it
@@ -302,3 +304,26 @@ def test_a_resting_feed_is_named_with_when_it_is_tried_next() -> None:
     assert isinstance(plan.step, Skip)
     assert "every feed failed or is resting" in plan.step.notes[0].text
     assert "--retry-failed" in plan.step.notes[0].text
+
+
+@pytest.mark.parametrize(
+    ("options", "method", "refused"),
+    [
+        (SendOptions(ci=True), "outbox", True),
+        (SendOptions(ci=True, force=True), "outbox", True),
+        (SendOptions(ci=True, dry_run=True), "outbox", False),
+        (SendOptions(ci=True, to=("me@example.org",)), "outbox", False),
+        (SendOptions(ci=True), "smtp", False),
+        (SendOptions(ci=True), "postmark", False),
+        (SendOptions(), "outbox", False),
+    ],
+)
+def test_ci_refuses_only_a_recorded_outbox_send(
+    options: SendOptions, method: DeliveryMethod, refused: bool
+) -> None:
+    """In CI, an outbox send that would be recorded is refused; dry runs, test copies and
+    real mail are not; outside CI nothing is."""
+    reason = refusal_in_ci(options, method)
+    assert (reason is not None) == refused
+    if reason is not None:
+        assert "nothing was sent or recorded" in reason

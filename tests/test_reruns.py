@@ -1,9 +1,12 @@
-"""Re-runs tell the truth: a feed resting after failures counts as failed, is named with when it
-is tried next, and `--retry-failed` tries it now (CONTRACT "Re-runs and CI")."""
+"""Re-runs and CI tell the truth (CONTRACT "Re-runs and CI"): a feed resting after failures
+counts as failed, is named with when it is tried next, and `--retry-failed` tries it now; an
+outbox send in CI is refused."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
 
 from conftest import FeedServer, Item, Route, rss, run_cli, utc, write_config
 
@@ -88,3 +91,46 @@ def test_preview_names_resting_feeds_and_can_retry_them(
     assert code == 0
     assert "resting:" not in out
     assert "preview of 2026-W48 written" in out
+
+
+OUTBOX_CONFIG = """\
+newsletter:
+  to: [ann@example.org]
+feeds:
+  - name: Ron
+    url: {ron}
+"""
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "code"),
+    [
+        ({"CI": "true"}, (), 2),
+        ({"GITHUB_ACTIONS": "true"}, (), 2),
+        ({"CI": "TRUE"}, ("--force",), 2),
+        ({"CI": "true"}, ("--dry-run",), 0),
+        ({"CI": "true"}, ("--to", "me@example.org"), 0),
+        ({"CI": "false"}, (), 0),
+    ],
+)
+def test_an_outbox_send_in_ci_exits_2_and_records_nothing(  # noqa: PLR0917 - fixtures and a row
+    feed_server: FeedServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    args: tuple[str, ...],
+    code: int,
+) -> None:
+    """With CI or GITHUB_ACTIONS true, `send` with the outbox exits 2 before anything is
+    fetched, written or recorded; --dry-run and --to still work."""
+    ron = feed_server.add("/ron.xml", BODY)
+    config = write_config(tmp_path, OUTBOX_CONFIG.format(ron=ron))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    got, _, err = run_cli(config, "send", *args, "--now", WEDNESDAY)
+    assert got == code, err
+    if code == 2:
+        assert "delivery.method: is outbox, and this is CI" in err
+        assert not (tmp_path / ".curator").exists()
+        assert not (tmp_path / "outbox").exists()
+        assert feed_server.hits("/ron.xml") == []
