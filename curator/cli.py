@@ -128,6 +128,19 @@ def _now(option: str | None, config: Config) -> datetime:
     return datetime.now(UTC)
 
 
+def _step_summary(text: str) -> None:
+    """Append ``text`` to the file GITHUB_STEP_SUMMARY names, when it names one. A summary
+    that cannot be written is said on stderr; the run's own outcome stands."""
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as summary:
+            summary.write(text)
+    except OSError as exc:
+        typer.echo(f"curator: cannot write the run summary to {path}: {exc.strerror}", err=True)
+
+
 def _in_ci() -> bool:
     """Whether this runs in CI: env CI or GITHUB_ACTIONS set to true (GitHub sets both)."""
     return any(os.environ.get(name, "").lower() == "true" for name in ("CI", "GITHUB_ACTIONS"))
@@ -182,6 +195,7 @@ def send(  # noqa: PLR0917 - each typer option is a parameter
     from curator.app import SendOptions, run_send
     from curator.config import address_problem
     from curator.errors import ConfigError
+    from curator.summary import failure_summary, send_summary
 
     def work() -> int:
         config = _load(ctx)
@@ -198,9 +212,14 @@ def send(  # noqa: PLR0917 - each typer option is a parameter
             retry_failed=retry_failed,
             ci=_in_ci(),
         )
-        report = run_send(config, options, _now(now, config))
+        try:
+            report = run_send(config, options, _now(now, config))
+        except CuratorError as error:
+            _step_summary(failure_summary("send", str(error)))
+            raise
         for note in report.notes:
             _say(note)
+        _step_summary(send_summary(report))
         return report.exit_code
 
     code = _guard(ctx, work)
@@ -247,6 +266,7 @@ def fetch(
 ) -> None:
     """Fetch and store all feeds; print a status table per feed."""
     from curator.app import run_fetch
+    from curator.summary import failure_summary, fetch_summary
 
     def work() -> int:
         from rich.console import Console
@@ -295,9 +315,18 @@ def fetch(
         failed = sum(1 for o in outcomes if not o.ok or o.resting)
         new = sum(o.new_entries for o in outcomes)
         typer.echo(f"{total} feeds: {total - failed} ok, {failed} failed or resting; {new} new")
-        return 1 if outcomes and failed == len(outcomes) else 0
+        code = 1 if outcomes and failed == len(outcomes) else 0
+        _step_summary(fetch_summary(outcomes, code))
+        return code
 
-    raise typer.Exit(_guard(ctx, work))
+    def summarised() -> int:
+        try:
+            return work()
+        except CuratorError as error:
+            _step_summary(failure_summary("fetch", str(error)))
+            raise
+
+    raise typer.Exit(_guard(ctx, summarised))
 
 
 def _fetch_row(o: FeedOutcome) -> tuple[str, str, str, str, str]:

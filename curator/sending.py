@@ -61,6 +61,19 @@ __all__ = ["OWED_HORIZON", "Note", "SendOptions", "SendReport", "make_sender", "
 
 
 @dataclass(frozen=True)
+class IssueTally:
+    """One frozen issue this run delivered or found done: counts only, never addresses."""
+
+    period: str
+    round: int
+    posts: int
+    sent: int
+    failed: int
+    pending: int
+    already_sent: bool = False  # nothing was delivered now: it had gone out before
+
+
+@dataclass(frozen=True)
 class SendReport:
     """What a send did, as notes for a person, and the exit code it deserves."""
 
@@ -70,6 +83,7 @@ class SendReport:
     results: tuple[DeliveryResult, ...] = ()
     outcomes: tuple[FeedOutcome, ...] = ()
     written: tuple[Path, ...] = field(default=())
+    issues: tuple[IssueTally, ...] = ()  # every frozen issue this run finished or delivered
 
     @property
     def lines(self) -> tuple[str, ...]:
@@ -172,7 +186,9 @@ def _combined(reports: Sequence[SendReport]) -> SendReport:
     if len(reports) == 1:
         return last
     notes = tuple(note for r in reports for note in r.notes)
-    return replace(last, notes=notes, exit_code=max(r.exit_code for r in reports))
+    issues = tuple(issue for r in reports for issue in r.issues)
+    code = max(r.exit_code for r in reports)
+    return replace(last, notes=notes, exit_code=code, issues=issues)
 
 
 def check_ready(config: Config, *, delivering: bool) -> None:
@@ -225,10 +241,26 @@ class _Run:
     def finish(self, step: Finish) -> SendReport:
         """Deliver a frozen issue to whoever it still owes, or say it is done."""
         if isinstance(step, AlreadySent):
+            tally = self._tally(step.issue, already_sent=True)
             # Also writes any archive page an earlier run could not.
-            return self._with_archive(SendReport(step.notes, 0, step.issue.period))
+            report = SendReport(step.notes, 0, step.issue.period, issues=(tally,))
+            return self._with_archive(report)
         results = self._deliver(step.issue, step.recipients)
-        return self._with_archive(delivery_report(step.issue, results, step.notes))
+        report = delivery_report(step.issue, results, step.notes)
+        return self._with_archive(replace(report, issues=(self._tally(step.issue),)))
+
+    def _tally(self, issue: StoredIssue, *, already_sent: bool = False) -> IssueTally:
+        """The ledger's counts for ``issue``, as they stand now."""
+        statuses = [d.status for d in self.store.deliveries(issue.id)]
+        return IssueTally(
+            issue.period,
+            issue.round,
+            issue.post_count,
+            sent=statuses.count("sent"),
+            failed=statuses.count("failed"),
+            pending=statuses.count("pending"),
+            already_sent=already_sent,
+        )
 
     def step(self, plan: SendPlan, period: Period, gathered: Gathered | None) -> SendReport:
         """Carry out the plan's step for this period."""
@@ -300,7 +332,8 @@ class _Run:
             recipients=step.recipients,
         )
         results = self._deliver(issue, step.recipients)
-        return self._with_archive(delivery_report(issue, results, ()))
+        report = delivery_report(issue, results, ())
+        return self._with_archive(replace(report, issues=(self._tally(issue),)))
 
     def _deliver(self, issue: StoredIssue, recipients: Sequence[str]) -> list[DeliveryResult]:
         """Deliver a frozen issue, recording each recipient's outcome as soon as it is known."""
