@@ -16,6 +16,11 @@ Steps, in the order the rules are tried::
     DryRun       write the issue to the outbox as dry-run files; record nothing
     TestCopy     send a [test] copy to the --to addresses; record nothing
     Freeze       freeze the issue with a pending delivery per recipient, then deliver it
+
+Where later rules go: a refusal that must record nothing (like :func:`refusal_in_ci`) is decided
+before any fact is read; a rule about the feeds' news is a branch of ``_issue_step``; what each
+reader gets of their own (a personal block, extra headers) belongs to the :class:`Freeze` step,
+which names the recipients, so the executor renders each reader's part when it freezes.
 """
 
 from __future__ import annotations
