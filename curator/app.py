@@ -251,6 +251,7 @@ def draft_issue(
         max_posts_per_feed=newsletter.max_posts_per_feed,
         feed_caps={f.url: f.max_posts for f in config.feeds if f.max_posts},
         reading_minutes=newsletter.reading_minutes,
+        recent_leads=store.recent_lead_feeds(exclude_period=period.key),
     )
     posts, more, resurfaced = selection.posts, selection.more, False
     if not posts:
@@ -296,6 +297,7 @@ def render_draft(
         config.newsletter,
         sources=_source_notes(config, outcomes, store.feed_titles()),
         templates_dir=config.templates_dir,
+        archive_url=config.archive_url if config.archive_dir else None,
     )
 
 
@@ -683,7 +685,10 @@ def write_issue_archive(config: Config, store: Store) -> list[Path]:
     if config.archive_dir is None:
         return []
     files = render_archive(
-        archived_issues(store), config.newsletter, templates_dir=config.templates_dir
+        archived_issues(store),
+        config.newsletter,
+        templates_dir=config.templates_dir,
+        archive_url=config.archive_url,
     )
     return write_archive(config.archive_dir, files)
 

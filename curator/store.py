@@ -405,14 +405,15 @@ class Store:
             (_iso(since), exclude_period),
         )
 
-    def recent_lead_feeds(self, limit: int = 8) -> list[str]:
+    def recent_lead_feeds(self, *, exclude_period: str | None = None, limit: int = 8) -> list[str]:
         """The feed of each recent issue's lead (its first post), newest issue first."""
         rows = self.db.execute(
             """SELECT e.feed_url FROM issues i
                JOIN issue_posts ip ON ip.issue_id = i.id AND ip.position = 0
                JOIN entries e ON e.id = ip.entry_id
+               WHERE i.period IS NOT ?
                ORDER BY i.built_at DESC, i.id DESC LIMIT ?""",
-            (limit,),
+            (exclude_period, limit),
         )
         return [row[0] for row in rows]
 
