@@ -244,7 +244,11 @@ class Post:
         """ "45 min listen", "12 min watch", "4 min read", or "" when there is nothing to time."""
         if self.media_kind and self.duration:
             verb = "listen" if self.media_kind == "audio" else "watch"
-            return f"{max(1, round(self.duration / 60))} min {verb}"
+            minutes = max(1, round(self.duration / 60))
+            if minutes < 60:
+                return f"{minutes} min {verb}"
+            hours, minutes = divmod(minutes, 60)
+            return f"{hours} hr {minutes} min {verb}" if minutes else f"{hours} hr {verb}"
         if self.word_count:
             return f"{self.reading_minutes} min read"
         return ""

@@ -61,7 +61,10 @@ _TRAILERS = (
     re.compile(
         _AFTER_SENTENCE
         + r"(?:continue reading|read more|keep reading|read the (?:full|whole|rest of the) "
-        r"(?:post|article|story|piece)|read on)\b[^.!?]{0,100}?[.!?»→›…]*\s*$",
+        r"(?:post|article|story|piece)|read on)"
+        # What a trailer link may add: a quoted title, or where ("at Ann's blog").
+        r"(?:\s*[:\-–—]?\s*(?:[\"“][^\"”]{1,200}[\"”]|(?:at|on|in)\s+[^.!?]{1,80}))?"
+        r"[\s.!?»→›…:]*$",
         re.I | re.S,
     ),
     # A link's own words often follow the text without punctuation: "... the team Continue
@@ -369,7 +372,7 @@ _URL_HEIGHT = re.compile(r"(?i)[?&](?:h|height)=(\d{1,5})")
 _URL_SUFFIX = re.compile(r"-(\d{2,5})x(\d{2,5})\.(?:jpe?g|png|gif|webp)(?:$|\?)", re.I)
 _URL_TRANSFORM = re.compile(r"[/,]w_(\d{2,5})[,/]")
 # Smaller than this on either side it is an icon, not a picture.
-MIN_IMAGE_SIDE = 80
+MIN_IMAGE_SIDE = 48
 
 
 @dataclass(frozen=True)
