@@ -158,6 +158,16 @@ def _picture(post: Post, lead: bool) -> dict[str, Any] | None:
     }
 
 
+def _excerpt(text: str, chars: int) -> str:
+    """The excerpt cut to ``chars`` columns of display: a Chinese, Japanese or Korean
+    character is as wide as two Latin letters and says about as much as a word."""
+    if not chars or not text:
+        return ""
+    wide = display_width(text) - len(text)
+    limit = chars if wide < len(text) // 3 else chars // 2
+    return cut_text(text, limit)
+
+
 def _post_view(post: Post, excerpt_chars: int, year: int, *, lead: bool = False) -> dict[str, Any]:
     return {
         "title": post.title,
@@ -165,7 +175,7 @@ def _post_view(post: Post, excerpt_chars: int, year: int, *, lead: bool = False)
         "source": post.feed_name,
         "author": post.author if post.author and post.author != post.feed_name else None,
         "date": _date_label(post.published or post.first_seen, year),
-        "excerpt": cut_text(post.excerpt, excerpt_chars) if excerpt_chars else "",
+        "excerpt": _excerpt(post.excerpt, excerpt_chars),
         "minutes": post.reading_minutes,
         "time": post.time_label,
         "image": post.image,

@@ -24,6 +24,8 @@ SAME_STORY_WINDOW = timedelta(days=3)
 MIN_TITLE_KEY = 12
 # Same-title posts are one story only when their excerpts are at least this alike.
 SAME_BODY_RATIO = 0.85
+# A lead worth opening an issue with has at least this many words (or is an episode).
+LEAD_MIN_WORDS = 100
 # Titles that name a kind of post, not what it says (Tumblr, microblogs, podcasts' defaults).
 GENERIC_TITLES = frozenset(
     {
@@ -201,13 +203,18 @@ def resurface(older: Iterable[Post], sent: Iterable[Post], now: datetime) -> Pos
 
 
 def lead_strength(post: Post) -> int:
-    """How well a post can open the issue: 2 with a real title and its own text (or an
-    episode with a duration), 1 with a real title only, 0 for a "Photo" with nothing to read."""
+    """How well a post can open the issue, 0 to 3.
+
+    3: a real title and something to read or hear (LEAD_MIN_WORDS words, or an episode with
+    its duration); 2: a real title and a line or two of its own; 1: a real title only;
+    0: a "Photo" or "(untitled)" with nothing to read."""
     key = title_key(post.title)
-    real_title = bool(key) and key not in GENERIC_TITLES and post.title != "(untitled)"
+    if not key or key in GENERIC_TITLES or post.title == "(untitled)":
+        return 0
     has_text = bool(post.excerpt) and title_key(post.excerpt) != key
-    episode = post.media_kind is not None and bool(post.duration)
-    return int(real_title) + int(real_title and (has_text or episode))
+    if (has_text and post.word_count >= LEAD_MIN_WORDS) or (post.media_kind and post.duration):
+        return 3
+    return 2 if has_text else 1
 
 
 def choose_lead(posts: Sequence[Post], recent_leads: Sequence[str], now: datetime) -> Post:

@@ -285,6 +285,7 @@ def test_a_photo_post_with_no_text_never_leads_over_a_real_post() -> None:
     chosen = posts_for_issue(tumblr + essay, now=NOW, since=NOW - timedelta(days=7))
     assert chosen.posts[0].title == "Why your one-on-ones feel like status meetings"
     assert [lead_strength(p) for p in tumblr] == [0, 1]
+    assert lead_strength(essay[0]) == 2
 
 
 def _writer_post(id_: int, feed: str, days_ago: float) -> Post:
