@@ -212,9 +212,11 @@ def plain_text(markup: str | None) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
-# Markup left in a title after one decoding: a tag that is closed again (``<p>Title</p>``)
-# or a CDATA wrapper. "Why <table> is slow" has no closing tag and keeps its words.
-_LEFT_MARKUP = re.compile(r"<!\[CDATA\[|</([a-z][a-z0-9]*)\s*>", re.I)
+# Markup left in a title after one decoding: a tag opened and closed again
+# (``<p>Title</p>``) or a CDATA wrapper. "Why <table> is slow" and "Use </div> wisely" are
+# not markup pairs and keep their words.
+_CDATA = re.compile(r"<!\[CDATA\[(.*?)\]\]>", re.S)
+_LEFT_MARKUP = re.compile(r"<!\[CDATA\[|<([a-z][a-z0-9]*)\b[^>]*>.*?</\1\s*>", re.I | re.S)
 
 
 def clean_title(raw: str | None, fallback: str = "(untitled)", *, markup: bool = True) -> str:
@@ -224,6 +226,9 @@ def clean_title(raw: str | None, fallback: str = "(untitled)", *, markup: bool =
     text, as an Atom ``type="text"`` title is: there ``Why <table> is slow`` is the title
     itself, and stripping "tags" from it would lose words.
     """
+    if markup and raw and "<![CDATA[" in raw:
+        # A CDATA section that survived the XML parser (nested, or in HTML) is its text.
+        raw = _CDATA.sub(r"\1", raw)
     text = plain_text(raw) if markup else _plain_line(raw)
     # Feeds that escape their HTML twice (``<![CDATA[&lt;p&gt;Title&lt;/p&gt;]]>``) leave
     # tags in the text after one decoding; a title is plain text, so decode once more.

@@ -226,6 +226,22 @@ def test_titles_are_plain_text_even_when_escaped_twice(guid: str, title: str) ->
     assert entries("double-encoded-title.xml")[guid].title == title
 
 
+@pytest.mark.parametrize(
+    ("raw", "title"),
+    [
+        ("&lt;p&gt;Item Title&lt;/p&gt;", "Item Title"),
+        ("<![CDATA[&lt;p&gt;Item Title&lt;/p&gt;]]>", "Item Title"),
+        ("&lt;em class=x&gt;Now&lt;/em&gt; or never", "Now or never"),
+        ("Why &lt;table&gt; is slow", "Why <table> is slow"),
+        ("Use &lt;/div&gt; wisely", "Use </div> wisely"),
+        ("Fish &amp;amp; chips", "Fish &amp; chips"),
+    ],
+)
+def test_clean_title_table(raw: str, title: str) -> None:
+    """Markup escaped twice is removed; a literal tag name in a title is kept."""
+    assert nz.clean_title(raw) == title
+
+
 def test_characters_xml_forbids_are_removed_from_titles_and_text() -> None:
     """U+FFFE and U+FFFF never reach a title or an excerpt (they would break feed.xml)."""
     entry = entries("xml-invalid-characters.xml")["https://twice.example.org/bytes"]
