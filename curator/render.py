@@ -168,7 +168,9 @@ def _excerpt(text: str, chars: int) -> str:
     return cut_text(text, limit)
 
 
-def _post_view(post: Post, excerpt_chars: int, year: int, *, lead: bool = False) -> dict[str, Any]:
+def _post_view(
+    post: Post, excerpt_chars: int, year: int, *, lead: bool = False, picture: bool = True
+) -> dict[str, Any]:
     return {
         "title": post.title,
         "link": post.link,
@@ -179,7 +181,7 @@ def _post_view(post: Post, excerpt_chars: int, year: int, *, lead: bool = False)
         "minutes": post.reading_minutes,
         "time": post.time_label,
         "image": post.image,
-        "picture": _picture(post, lead) if post.link else None,
+        "picture": _picture(post, lead) if post.link and picture else None,
     }
 
 
@@ -223,10 +225,10 @@ def render_issue(
         raise RenderError(f"template error: {exc}") from exc
 
     def build(
-        posts: Sequence[Post], more: Sequence[Post], chars: int, note: str
+        posts: Sequence[Post], more: Sequence[Post], chars: int, note: str, thumbs: bool
     ) -> tuple[dict[str, Any], str]:
         context = _context(
-            draft, newsletter, sources, subject, posts, more, chars, note, archive_url
+            draft, newsletter, sources, subject, posts, more, chars, note, archive_url, thumbs
         )
         return context, _inline_css(_render(html_template, context))
 
@@ -235,8 +237,11 @@ def render_issue(
     return RenderedIssue(subject=subject, html=fit.html, text=text, notes=fit.notes)
 
 
-# Renders one attempt: (full posts, link-only posts, excerpt length, note to the reader).
-_Build = Callable[[Sequence[Post], Sequence[Post], int, str], tuple[dict[str, Any], str]]
+# Renders one attempt: (full posts, link-only posts, excerpt length, note to the reader,
+# thumbnails or not).
+_Build = Callable[[Sequence[Post], Sequence[Post], int, str, bool], tuple[dict[str, Any], str]]
+# Excerpt lengths and thumbnails, tried in turn: the small pictures are the first extra to go.
+_STEPS = ((_EXCERPT_STEPS[0], True), *((chars, False) for chars in _EXCERPT_STEPS))
 
 
 @dataclass(frozen=True)
@@ -251,15 +256,18 @@ def _fits(html: str) -> bool:
 
 
 def _fit_size(draft: IssueDraft, build: _Build) -> _Fit:
-    """Shrink an issue until its inlined HTML fits: shorter excerpts, then no excerpts, then
-    posts moved to the link list, and only then links left out. The last two are said in the
-    email itself as well as in the notes, because the reader is missing something."""
+    """Shrink an issue until its inlined HTML fits: no thumbnails, shorter excerpts, then no
+    excerpts, then posts moved to the link list, and only then links left out. The last two
+    are said in the email itself as well as in the notes, because the reader is missing
+    something."""
     posts, more = list(draft.posts), list(draft.more)
-    for chars in _EXCERPT_STEPS:
-        context, html = build(posts, more, chars, "")
+    for chars, thumbs in _STEPS:
+        context, html = build(posts, more, chars, "", thumbs)
         if _fits(html):
             break
     notes: list[str] = []
+    if not thumbs:
+        notes.append("thumbnails left out to stay under Gmail's clipping size")
     if chars != _EXCERPT_STEPS[0]:
         notes.append(
             f"excerpts shortened to {chars} characters to stay under Gmail's clipping size"
@@ -281,7 +289,7 @@ def _fit_size(draft: IssueDraft, build: _Build) -> _Fit:
             note = f"This issue was long, so {len(posts) - k} posts are listed as links only."
         if shown < len(everything):
             note += f" {len(everything) - shown} more posts were left out for size."
-        return build(everything[:k], rest, 0, note.strip())
+        return build(everything[:k], rest, 0, note.strip(), False)
 
     low, high = 1, len(posts)
     while low < high:
@@ -365,9 +373,13 @@ def _context(  # noqa: PLR0917 - a private helper called from one place
     excerpt_chars: int,
     size_note: str = "",
     archive_url: str | None = None,
+    thumbs: bool = True,
 ) -> dict[str, Any]:
     year = draft.period.start.year
-    views = [_post_view(p, excerpt_chars, year, lead=i == 0) for i, p in enumerate(posts)]
+    views = [
+        _post_view(p, excerpt_chars, year, lead=i == 0, picture=thumbs or i == 0)
+        for i, p in enumerate(posts)
+    ]
     preheader = draft.question.text if draft.question else ", ".join(p["title"] for p in views[:3])
     return {
         **_subject_context(draft, newsletter),

@@ -224,3 +224,17 @@ def test_a_bad_archive_url_is_a_config_error_naming_the_key(tmp_path: Path) -> N
     with pytest.raises(ConfigError) as caught:
         load_config(path, env={})
     assert str(caught.value).startswith(f"{path}:2: archive.url: 'ftp://x.example/' is not")
+
+
+def test_thumbnails_are_the_first_thing_left_out_for_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An issue just over the size limit loses its thumbnails, keeps its excerpts, and says so."""
+    from curator import render
+
+    draft = week_draft()
+    full = render_issue(draft, NEWSLETTER).html
+    monkeypatch.setattr(render, "HTML_LIMIT", len(full.encode()) - 1)
+    issue = render_issue(draft, NEWSLETTER)
+    assert issue.notes == ("thumbnails left out to stay under Gmail's clipping size",)
+    assert 'class="thumb"' not in issue.html
+    assert 'class="lead-image"' in issue.html
+    assert draft.posts[1].excerpt[:40] in issue.html.replace("&#39;", "'")
