@@ -333,3 +333,15 @@ def test_with_no_history_the_newest_strong_post_leads() -> None:
     """The first issue leads with the newest post that has a real title and text."""
     posts = [_writer_post(1, "a", 3), _writer_post(2, "b", 1), _writer_post(3, "c", 2)]
     assert choose_lead(posts, recent_leads=(), now=NOW).id == 2
+
+
+def test_a_json_feed_episode_shows_its_art_and_duration() -> None:
+    """A JSON Feed item's audio attachment gives the duration; its image is the picture."""
+    (entry,) = parse_feed(
+        (DATA / "podcast.json").read_bytes(), "https://jsonhour.example.org/feed.json"
+    ).entries
+    assert (entry.image, entry.media_kind, entry.duration) == (
+        "https://jsonhour.example.org/9-art.jpg",
+        "audio",
+        2712,
+    )
