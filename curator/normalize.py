@@ -63,7 +63,7 @@ _TRAILERS = (
         + r"(?:continue reading|read more|keep reading|read the (?:full|whole|rest of the) "
         r"(?:post|article|story|piece)|read on)"
         # What a trailer link may add: a quoted title, or where ("at Ann's blog").
-        r"(?:\s*[:\-–—]?\s*(?:[\"“][^\"”]{1,200}[\"”]|(?:at|on|in)\s+[^.!?]{1,80}))?"
+        r"(?:\s*[:\-–—]?\s*(?:[\"“][^\"”]{1,200}[\"”]|(?:at|on)\s+[^.!?]{1,80}))?"
         r"[\s.!?»→›…:]*$",
         re.I | re.S,
     ),

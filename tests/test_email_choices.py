@@ -155,6 +155,8 @@ def test_an_excerpt_ends_at_a_sentence_end_or_with_an_ellipsis(case: str) -> Non
             "Read more about the budget in the attached report.",
         ),
         ("First sentence. Second one is cut", "First sentence. Second one is cut…"),
+        ("Good. Read more at Ann's blog", "Good."),
+        ("Good. Read more in the attached report.", "Good. Read more in the attached report."),
         ("文章です。次の文。", "文章です。次の文。"),
         ("あ" * 400, "あ" * 319 + "…"),
     ],
