@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_config
+from conftest import FeedServer, Item, rss, utc, write_config
 from curator.config import load_config
 from curator.errors import ConfigError
 from curator.models import ArchivedIssue, ArchivedPost, IssueDraft
@@ -238,3 +238,37 @@ def test_thumbnails_are_the_first_thing_left_out_for_size(monkeypatch: pytest.Mo
     assert 'class="thumb"' not in issue.html
     assert 'class="lead-image"' in issue.html
     assert draft.posts[1].excerpt[:40] in issue.html.replace("&#39;", "'")
+
+
+def test_a_send_with_archive_url_links_each_email_to_its_published_page(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Through `curator send`: the email says where its web copy is, and feed.xml's links
+    are absolute under archive.url."""
+    from typer.testing import CliRunner
+
+    from curator.cli import app
+
+    feed_server.add(
+        "/ron.xml",
+        rss([Item("Lead from the middle", "https://ron.example/middle/", utc("2026-11-24T10:00"))]),
+    )
+    config = write_config(
+        tmp_path,
+        f"newsletter:\n  to: [ann@example.org]\nfeeds:\n  - {feed_server.url('/ron.xml')}\n"
+        f"archive:\n  url: {ARCHIVE_URL}\n",
+    )
+    result = CliRunner().invoke(app, ["--config", str(config), "send", "--now", "2026-11-26"])
+    assert result.exit_code == 0, result.stderr
+    (message,) = (tmp_path / "outbox").glob("*.eml")
+    raw = message.read_bytes().decode()
+    assert f"{ARCHIVE_URL}2026-W48.html" in raw
+    feed = ET.parse(tmp_path / "archive" / "feed.xml").getroot()
+    links = [link.get("href") for link in feed.iter("{http://www.w3.org/2005/Atom}link")]
+    assert links == [
+        f"{ARCHIVE_URL}feed.xml",
+        f"{ARCHIVE_URL}index.html",
+        f"{ARCHIVE_URL}2026-W48.html",
+    ]
+    page = (tmp_path / "archive" / "2026-W48.html").read_text()
+    assert "View in your browser" not in page
