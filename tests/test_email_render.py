@@ -272,3 +272,44 @@ def test_a_send_with_archive_url_links_each_email_to_its_published_page(
     ]
     page = (tmp_path / "archive" / "2026-W48.html").read_text()
     assert "View in your browser" not in page
+
+
+def test_over_several_sends_the_lead_goes_round_the_writers(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Through `curator send` week after week: the prolific writer has the newest post every
+    week, yet the lead passes to the others in turn, read from the issue history."""
+    import email
+    import email.policy
+
+    from typer.testing import CliRunner
+
+    from curator.cli import app
+
+    names = ("prolific", "steady", "rare")
+    config = write_config(
+        tmp_path,
+        "newsletter:\n  to: [ann@example.org]\nfeeds:\n"
+        + "".join(f"  - {feed_server.url(f'/{n}.xml')}\n" for n in names),
+    )
+    leads = []
+    # Each week the prolific writer posts last, the rare one first.
+    for send_day, post_days in (("2026-11-29", (25, 24, 23)), ("2026-12-06", (4, 3, 2)),
+                                ("2026-12-13", (11, 10, 9))):  # fmt: skip
+        month = send_day[:8]
+        for name, day in zip(names, post_days, strict=True):
+            feed_server.add(
+                f"/{name}.xml",
+                rss([Item(f"The {name} essay", f"https://{name}.example/{send_day}",
+                          utc(f"{month}{day:02d}T10:00"))]),
+            )  # fmt: skip
+        result = CliRunner().invoke(app, ["--config", str(config), "send", "--now", send_day])
+        assert result.exit_code == 0, result.stderr
+    for path in sorted((tmp_path / "outbox").glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        body = message.get_body(("plain",))
+        assert body is not None
+        text = body.get_content()
+        first = min(names, key=lambda n: text.find(f"The {n} essay"))
+        leads.append(first)
+    assert leads == ["prolific", "steady", "rare"]
