@@ -45,7 +45,10 @@ def write_issue_archive(config: Config, store: Store) -> list[Path]:
     if config.archive_dir is None:
         return []
     files = render_archive(
-        archived_issues(store), config.newsletter, templates_dir=config.templates_dir
+        archived_issues(store),
+        config.newsletter,
+        templates_dir=config.templates_dir,
+        archive_url=config.archive_url,
     )
     return write_archive(config.archive_dir, files)
 

@@ -279,7 +279,7 @@ _FETCH_KEYS = (
 )
 _FEED_KEYS = ("name", "url", "tags", "enabled", "max_posts")
 _QUESTION_KEYS = ("text", "themes")
-_ARCHIVE_KEYS = ("enabled", "dir")
+_ARCHIVE_KEYS = ("enabled", "dir", "url")
 _SECRET_KEYS = ("password", "token", "api_key", "secret")
 
 
@@ -510,6 +510,20 @@ def _archive(r: _Reader, node: _Node, base: Path) -> Path | None:
     return base / _optional(c, "dir", lambda n: Path(r.string(n)), Path("archive"))
 
 
+def _archive_url(r: _Reader, node: _Node) -> str | None:
+    """Where the archive folder is published, ending in "/" so page names join onto it."""
+    c = r.mapping(node, _ARCHIVE_KEYS)
+    if "url" not in c:
+        return None
+    url = r.string(c["url"]).strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or any(ch.isspace() for ch in url):
+        raise r.fail(
+            c["url"], f"{url!r} is not an http(s) URL", hint="e.g. https://you.github.io/digest/"
+        )
+    return url if url.endswith("/") else url + "/"
+
+
 # ---------------------------------------------------------------- entry points
 
 
@@ -565,6 +579,7 @@ def _build(path: Path, document: Any, env: Mapping[str, str], state_path: Path |
         state_path=state_path,
         templates_dir=templates,
         archive_dir=_archive(r, top.get("archive", _Node(None, None, "archive")), base),
+        archive_url=_archive_url(r, top.get("archive", _Node(None, None, "archive"))),
     )
 
 

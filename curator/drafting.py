@@ -62,6 +62,7 @@ def draft_issue(
         max_posts_per_feed=newsletter.max_posts_per_feed,
         feed_caps={f.url: f.max_posts for f in config.feeds if f.max_posts},
         reading_minutes=newsletter.reading_minutes,
+        recent_leads=store.recent_lead_feeds(exclude_period=period.key),
     )
     posts, more, resurfaced = selection.posts, selection.more, False
     if not posts:
@@ -107,6 +108,7 @@ def render_draft(
         config.newsletter,
         sources=_source_notes(config, outcomes, store.feed_titles()),
         templates_dir=config.templates_dir,
+        archive_url=config.archive_url if config.archive_dir else None,
     )
 
 

@@ -15,6 +15,7 @@ Cadence = Literal["daily", "weekly", "monthly"]
 EmptyWeek = Literal["skip", "question", "archive"]
 Security = Literal["starttls", "ssl", "none"]
 DeliveryMethod = Literal["outbox", "smtp", "postmark"]
+MediaKind = Literal["audio", "video"]
 
 
 # ---------------------------------------------------------------- configuration
@@ -111,6 +112,8 @@ class Config:
     state_path: Path = Path(".curator/state.db")
     templates_dir: Path | None = None
     archive_dir: Path | None = None
+    # Where the archive folder is published (archive.url), always ending in "/".
+    archive_url: str | None = None
 
     @property
     def base_dir(self) -> Path:
@@ -175,6 +178,12 @@ class EntryData:
     word_count: int
     image: str | None = None
     categories: tuple[str, ...] = ()
+    # What the feed declares about the post's media: its length in seconds, "audio" or
+    # "video" for an episode, and the picture's width and height in pixels when known.
+    duration: int | None = None
+    media_kind: MediaKind | None = None
+    image_width: int | None = None
+    image_height: int | None = None
 
 
 @dataclass(frozen=True)
@@ -226,11 +235,29 @@ class Post:
     word_count: int
     image: str | None = None
     categories: tuple[str, ...] = ()
+    duration: int | None = None
+    media_kind: MediaKind | None = None
+    image_width: int | None = None
+    image_height: int | None = None
 
     @property
     def reading_minutes(self) -> int:
         """Minutes to read the post at an ordinary pace (230 words a minute), at least one."""
         return max(1, round(self.word_count / 230)) if self.word_count else 1
+
+    @property
+    def time_label(self) -> str:
+        """ "45 min listen", "12 min watch", "4 min read", or "" when there is nothing to time."""
+        if self.media_kind and self.duration:
+            verb = "listen" if self.media_kind == "audio" else "watch"
+            minutes = max(1, round(self.duration / 60))
+            if minutes < 60:
+                return f"{minutes} min {verb}"
+            hours, minutes = divmod(minutes, 60)
+            return f"{hours} hr {minutes} min {verb}" if minutes else f"{hours} hr {verb}"
+        if self.word_count:
+            return f"{self.reading_minutes} min read"
+        return ""
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import Any, cast
 
 from curator import normalize as nz
 from curator.errors import ParseError
-from curator.models import EntryData, ParsedFeed
+from curator.models import EntryData, MediaKind, ParsedFeed
 
 EXCERPT_CHARS = 320
 MAX_ENTRIES = 500
@@ -76,18 +76,13 @@ def _entry(entry: Mapping[str, Any], base: str) -> EntryData:
     content = _content_html(entry)
     summary = entry.get("summary") or ""
     body_text = nz.plain_text(content) if content else nz.plain_text(summary)
-    excerpt_source = nz.strip_trailers(nz.plain_text(summary) if summary else body_text)
+    excerpt_source = nz.plain_text(summary) if summary else body_text
     if not title:
-        title = nz.cut_text(excerpt_source, 80) if excerpt_source else "(untitled)"
+        title = nz.cut_text(nz.strip_trailers(excerpt_source), 80) or "(untitled)"
     published = _date(entry, "published_parsed", "created_parsed", "updated_parsed")
     updated = _date(entry, "updated_parsed")
-    image = nz.first_image(content or summary, entry_base)
-    if image is None:
-        for media in (entry.get("media_thumbnail") or []) + (entry.get("media_content") or []):
-            if str(media.get("medium", "image")) == "image" or "thumbnail" in media:
-                image = nz.safe_http_url(media.get("url"), entry_base)
-                if image:
-                    break
+    picture = nz.choose_picture(_image_candidates(entry, content or summary, entry_base))
+    media_kind, duration = _media(entry)
     categories = tuple(
         dict.fromkeys(
             nz.single_line(tag.get("term") or tag.get("label"), 60)
@@ -105,11 +100,67 @@ def _entry(entry: Mapping[str, Any], base: str) -> EntryData:
         author=nz.author_name(author),
         published=published,
         updated=updated,
-        excerpt=nz.cut_text(excerpt_source, EXCERPT_CHARS),
+        excerpt=nz.excerpt_text(excerpt_source, EXCERPT_CHARS, title),
         word_count=nz.word_count(body_text),
-        image=image,
+        image=picture.url if picture else None,
         categories=categories[:20],
+        duration=duration,
+        media_kind=media_kind,
+        image_width=picture.width if picture else None,
+        image_height=picture.height if picture else None,
     )
+
+
+def _image_candidates(entry: Mapping[str, Any], markup: str, base: str) -> list[nz.ImageCandidate]:
+    """Every picture the entry offers: declared ones (media:content, media:thumbnail, image
+    enclosures, then itunes:image), then the ``<img>`` of its text."""
+    found: list[nz.ImageCandidate] = []
+
+    def add(url: object, rank: int, **facts: Any) -> None:
+        checked = nz.safe_http_url(url if isinstance(url, str) else None, base)
+        if checked:
+            found.append(nz.ImageCandidate(checked, rank=rank, **facts))
+
+    for media in entry.get("media_content") or []:
+        add(
+            media.get("url"),
+            0,
+            mime=media.get("type") or None,
+            medium=media.get("medium"),
+            width=nz.parse_size(media.get("width")),
+            height=nz.parse_size(media.get("height")),
+        )
+    for media in entry.get("media_thumbnail") or []:
+        width, height = nz.parse_size(media.get("width")), nz.parse_size(media.get("height"))
+        add(media.get("url"), 0, width=width, height=height)
+    for link in entry.get("links") or []:
+        if link.get("rel") == "enclosure" and str(link.get("type") or "").startswith("image/"):
+            add(link.get("href"), 0, mime=link.get("type"))
+    image = entry.get("image")
+    if isinstance(image, Mapping):
+        # itunes:image: an episode's own art, often the show's cover again.
+        add(image.get("href") or image.get("url"), 1, mime=None)
+    return found + nz.image_candidates(markup, base)
+
+
+def _media(entry: Mapping[str, Any]) -> tuple[MediaKind | None, int | None]:
+    """Whether the entry is an audio or video episode, and how long it runs in seconds."""
+    kind: MediaKind | None = None
+    duration = nz.parse_duration(entry.get("itunes_duration"))
+    typed = [
+        (str(link.get("type") or ""), None)
+        for link in entry.get("links") or []
+        if link.get("rel") == "enclosure"
+    ] + [
+        (str(media.get("type") or media.get("medium") or ""), media.get("duration"))
+        for media in entry.get("media_content") or []
+    ]
+    for mime, media_duration in typed:
+        for candidate in ("audio", "video"):
+            if mime.startswith(candidate):
+                kind = kind or ("audio" if candidate == "audio" else "video")
+                duration = duration or nz.parse_duration(media_duration)
+    return kind, duration
 
 
 def _text(value: object) -> str:
@@ -132,13 +183,26 @@ def _json_entry(item: Mapping[str, Any], base: str) -> EntryData:
     html = _text(item.get("content_html"))
     summary = nz.plain_text(_text(item.get("summary")))
     body_text = nz.plain_text(html) if html else " ".join(_text(item.get("content_text")).split())
-    excerpt_source = nz.strip_trailers(summary or body_text)
+    excerpt_source = summary or body_text
     title = nz.clean_title(_text(item.get("title")), fallback="", markup=False)
     if not title:
-        title = nz.cut_text(excerpt_source, 80) if excerpt_source else "(untitled)"
+        title = nz.cut_text(nz.strip_trailers(excerpt_source), 80) or "(untitled)"
     published = _rfc3339(item.get("date_published"))
     updated = _rfc3339(item.get("date_modified"))
-    image = nz.safe_http_url(_text(item.get("image")) or _text(item.get("banner_image")), base)
+    declared = [
+        nz.ImageCandidate(url)
+        for raw in (_text(item.get("image")), _text(item.get("banner_image")))
+        if (url := nz.safe_http_url(raw, base))
+    ]
+    picture = nz.choose_picture(declared + nz.image_candidates(html, base))
+    kind: MediaKind | None = None
+    duration: int | None = None
+    attachments = item.get("attachments")
+    for attachment in attachments if isinstance(attachments, list) else []:
+        mime = _text(attachment.get("mime_type")) if isinstance(attachment, Mapping) else ""
+        if mime.startswith(("audio/", "video/")) and kind is None:
+            kind = "audio" if mime.startswith("audio/") else "video"
+            duration = nz.parse_duration(attachment.get("duration_in_seconds"))
     authors = item.get("authors")
     first_author = authors[0] if isinstance(authors, list) and authors else item.get("author")
     author = first_author.get("name") if isinstance(first_author, Mapping) else None
@@ -158,9 +222,13 @@ def _json_entry(item: Mapping[str, Any], base: str) -> EntryData:
         author=nz.author_name(_text(author)),
         published=published,
         updated=updated,
-        excerpt=nz.cut_text(excerpt_source, EXCERPT_CHARS),
+        excerpt=nz.excerpt_text(excerpt_source, EXCERPT_CHARS, title),
         word_count=nz.word_count(body_text),
-        image=image or nz.first_image(html, base),
+        image=picture.url if picture else None,
+        duration=duration,
+        media_kind=kind,
+        image_width=picture.width if picture else None,
+        image_height=picture.height if picture else None,
         categories=tuple(dict.fromkeys(nz.single_line(_text(t), 60) for t in tags if _text(t)))[
             :20
         ],

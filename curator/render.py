@@ -7,12 +7,15 @@ loudly instead of sending an email with a hole in it.
 
 No HTML from a feed ever reaches the email: posts arrive here as plain text and checked
 http(s) links, and Jinja2 escapes them.
+
+Longer than the ~450 lines a module should keep to, on purpose: it is the one place Jinja2 is
+used (issue, archive, size trimming, text wrapping by display width), as the style asks.
 """
 
 from __future__ import annotations
 
 import re
-import textwrap
+import unicodedata
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,11 +25,16 @@ from typing import Any
 
 from curator.errors import ConfigError, RenderError
 from curator.models import ArchivedIssue, IssueDraft, NewsletterConfig, Post, RenderedIssue
-from curator.normalize import cut_text
+from curator.normalize import cut_text, xml_safe
 
 # Gmail clips a message whose HTML part passes 102 KB; stay clear of it with some margin.
 HTML_LIMIT = 100 * 1024
 TEXT_WIDTH = 76
+# The card's inner width, and the size of the small pictures beside other posts.
+LEAD_IMAGE_WIDTH = 528
+THUMB_WIDTH = 96
+# A picture known to be narrower than this is shown as a thumbnail, not across the card.
+LEAD_MIN_WIDTH = 300
 _EXCERPT_STEPS = (320, 200, 120, 0)
 
 
@@ -66,18 +74,56 @@ def _environment(user_dir: Path | None) -> Any:
     return env
 
 
+def display_width(text: str) -> int:
+    """Columns ``text`` takes in a terminal or a fixed-width mail reader: wide (CJK) and
+    full-width characters take two, combining marks none."""
+    width = 0
+    for ch in text:
+        if unicodedata.combining(ch):
+            continue
+        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return width
+
+
+# Punctuation that must not start a line (kinsoku): it stays with the character before it.
+_NO_LINE_START = frozenset("、。，．・：；？！）」』】〕〉》”’ー々〜…,.!?:;)]}")
+# A break may fall before and after each wide character, and at spaces; never inside a URL.
+_PIECES = re.compile(
+    r"https?://\S+|[^\S\n]+|[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]|[^\s\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]+"
+)
+
+
 def wrap_text(text: str, width: int = TEXT_WIDTH, indent: str = "") -> str:
-    """Wrap prose for the text part; words (and URLs) are never broken."""
-    return "\n".join(
-        textwrap.wrap(
-            text,
-            width=width,
-            initial_indent=indent,
-            subsequent_indent=indent,
-            break_long_words=False,
-            break_on_hyphens=False,
-        )
-    )
+    """Wrap prose for the text part by display width, so Chinese, Japanese and Korean lines
+    fit too; words and URLs are never broken, and a link stands on a line of its own."""
+    tokens: list[tuple[bool, str]] = []  # (a space before it, the piece)
+    space = False
+    for piece in _PIECES.findall(text):
+        if piece.isspace():
+            space = True
+            continue
+        if tokens and not space and piece[0] in _NO_LINE_START:
+            glued_space, previous = tokens[-1]
+            tokens[-1] = (glued_space, previous + piece)
+        else:
+            tokens.append((space, piece))
+        space = False
+    lines: list[str] = []
+    line = ""
+    for space, piece in tokens:
+        is_link = piece.startswith(("http://", "https://"))
+        candidate = line + (" " if space and line else "") + piece
+        if line and (is_link or display_width(indent + candidate) > width):
+            lines.append(line)
+            line = piece
+        else:
+            line = candidate
+        if is_link:
+            lines.append(line)
+            line = ""
+    if line:
+        lines.append(line)
+    return "\n".join(indent + one for one in lines)
 
 
 def header_safe(text: str) -> str:
@@ -93,16 +139,52 @@ def _date_label(moment: datetime | None, year: int) -> str:
     return label if moment.year == year else f"{label} {moment.year}"
 
 
-def _post_view(post: Post, excerpt_chars: int, year: int) -> dict[str, Any]:
+def _picture(post: Post, lead: bool) -> dict[str, Any] | None:
+    """How a post's picture is drawn: never wider than its known width, never stretched."""
+    if not post.image:
+        return None
+    known = post.image_width
+    big = lead and (known is None or known >= LEAD_MIN_WIDTH)
+    box = LEAD_IMAGE_WIDTH if big else THUMB_WIDTH
+    width = min(box, known) if known else box
+    height = None
+    if known and post.image_height:
+        height = round(post.image_height * width / known)
+    return {
+        "src": post.image,
+        "width": width,
+        "height": height,
+        "big": big,
+        # Filling the card is right only when the picture is at least as wide as the card.
+        "fill": big and width == LEAD_IMAGE_WIDTH,
+        "alt": f"Picture for \u201c{cut_text(post.title, 90)}\u201d",
+    }
+
+
+def _excerpt(text: str, chars: int) -> str:
+    """The excerpt cut to ``chars`` columns of display: a Chinese, Japanese or Korean
+    character is as wide as two Latin letters and says about as much as a word."""
+    if not chars or not text:
+        return ""
+    wide = display_width(text) - len(text)
+    limit = chars if wide < len(text) // 3 else chars // 2
+    return cut_text(text, limit)
+
+
+def _post_view(
+    post: Post, excerpt_chars: int, year: int, *, lead: bool = False, picture: bool = True
+) -> dict[str, Any]:
     return {
         "title": post.title,
         "link": post.link,
         "source": post.feed_name,
         "author": post.author if post.author and post.author != post.feed_name else None,
         "date": _date_label(post.published or post.first_seen, year),
-        "excerpt": cut_text(post.excerpt, excerpt_chars) if excerpt_chars else "",
+        "excerpt": _excerpt(post.excerpt, excerpt_chars),
         "minutes": post.reading_minutes,
+        "time": post.time_label,
         "image": post.image,
+        "picture": _picture(post, lead) if post.link and picture else None,
     }
 
 
@@ -122,8 +204,12 @@ def render_issue(
     *,
     sources: Sequence[SourceNote] = (),
     templates_dir: Path | None = None,
+    archive_url: str | None = None,
 ) -> RenderedIssue:
-    """Render ``draft``; trims excerpts (never posts first) to keep the HTML unclipped."""
+    """Render ``draft``; trims excerpts (never posts first) to keep the HTML unclipped.
+
+    With ``archive_url`` (where the archive folder is published, ending in "/"), the issue
+    links to its own web page there."""
     import jinja2
 
     try:
@@ -142,9 +228,11 @@ def render_issue(
         raise RenderError(f"template error: {exc}") from exc
 
     def build(
-        posts: Sequence[Post], more: Sequence[Post], chars: int, note: str
+        posts: Sequence[Post], more: Sequence[Post], chars: int, note: str, thumbs: bool
     ) -> tuple[dict[str, Any], str]:
-        context = _context(draft, newsletter, sources, subject, posts, more, chars, note)
+        context = _context(
+            draft, newsletter, sources, subject, posts, more, chars, note, archive_url, thumbs
+        )
         return context, _inline_css(_render(html_template, context))
 
     fit = _fit_size(draft, build)
@@ -152,8 +240,11 @@ def render_issue(
     return RenderedIssue(subject=subject, html=fit.html, text=text, notes=fit.notes)
 
 
-# Renders one attempt: (full posts, link-only posts, excerpt length, note to the reader).
-_Build = Callable[[Sequence[Post], Sequence[Post], int, str], tuple[dict[str, Any], str]]
+# Renders one attempt: (full posts, link-only posts, excerpt length, note to the reader,
+# thumbnails or not).
+_Build = Callable[[Sequence[Post], Sequence[Post], int, str, bool], tuple[dict[str, Any], str]]
+# Excerpt lengths and thumbnails, tried in turn: the small pictures are the first extra to go.
+_STEPS = ((_EXCERPT_STEPS[0], True), *((chars, False) for chars in _EXCERPT_STEPS))
 
 
 @dataclass(frozen=True)
@@ -168,15 +259,18 @@ def _fits(html: str) -> bool:
 
 
 def _fit_size(draft: IssueDraft, build: _Build) -> _Fit:
-    """Shrink an issue until its inlined HTML fits: shorter excerpts, then no excerpts, then
-    posts moved to the link list, and only then links left out. The last two are said in the
-    email itself as well as in the notes, because the reader is missing something."""
+    """Shrink an issue until its inlined HTML fits: no thumbnails, shorter excerpts, then no
+    excerpts, then posts moved to the link list, and only then links left out. The last two
+    are said in the email itself as well as in the notes, because the reader is missing
+    something."""
     posts, more = list(draft.posts), list(draft.more)
-    for chars in _EXCERPT_STEPS:
-        context, html = build(posts, more, chars, "")
+    for chars, thumbs in _STEPS:
+        context, html = build(posts, more, chars, "", thumbs)
         if _fits(html):
             break
     notes: list[str] = []
+    if not thumbs:
+        notes.append("thumbnails left out to stay under Gmail's clipping size")
     if chars != _EXCERPT_STEPS[0]:
         notes.append(
             f"excerpts shortened to {chars} characters to stay under Gmail's clipping size"
@@ -198,7 +292,7 @@ def _fit_size(draft: IssueDraft, build: _Build) -> _Fit:
             note = f"This issue was long, so {len(posts) - k} posts are listed as links only."
         if shown < len(everything):
             note += f" {len(everything) - shown} more posts were left out for size."
-        return build(everything[:k], rest, 0, note.strip())
+        return build(everything[:k], rest, 0, note.strip(), False)
 
     low, high = 1, len(posts)
     while low < high:
@@ -281,9 +375,14 @@ def _context(  # noqa: PLR0917 - a private helper called from one place
     more: Sequence[Post],
     excerpt_chars: int,
     size_note: str = "",
+    archive_url: str | None = None,
+    thumbs: bool = True,
 ) -> dict[str, Any]:
     year = draft.period.start.year
-    views = [_post_view(p, excerpt_chars, year) for p in posts]
+    views = [
+        _post_view(p, excerpt_chars, year, lead=i == 0, picture=thumbs or i == 0)
+        for i, p in enumerate(posts)
+    ]
     preheader = draft.question.text if draft.question else ", ".join(p["title"] for p in views[:3])
     return {
         **_subject_context(draft, newsletter),
@@ -302,6 +401,7 @@ def _context(  # noqa: PLR0917 - a private helper called from one place
         "unsubscribe": newsletter.unsubscribe,
         "from_name": newsletter.from_addr,
         "size_note": size_note,
+        "web_url": (archive_url + archive_page_name(draft.period.key)) if archive_url else None,
     }
 
 
@@ -320,6 +420,7 @@ def _inline_css(html: str) -> str:
 # The Atom feed lists the newest issues only; the index lists them all.
 FEED_ENTRIES = 50
 _BODY_OPEN = re.compile(r"<body\b[^>]*>", re.I)
+_WEB_COPY = re.compile(r"<!--web-copy-->.*?<!--/web-copy-->", re.S)
 
 
 def archive_page_name(period: str) -> str:
@@ -337,12 +438,16 @@ def render_archive(
     newsletter: NewsletterConfig,
     *,
     templates_dir: Path | None = None,
+    archive_url: str | None = None,
 ) -> dict[str, str]:
     """The archive as files: one page per issue, ``index.html`` and the Atom ``feed.xml``.
 
-    A page is the issue's HTML exactly as it was sent, with a link back to the index added
-    at the top of its body. Pure: the caller writes the files.
+    A page is the issue's HTML as it was sent, with a link back to the index added at the
+    top of its body (and without its "View in your browser" link: it is that page). With
+    ``archive_url`` every link is absolute; without it, relative to the folder. Pure: the
+    caller writes the files.
     """
+    base = archive_url or ""
     import jinja2
 
     newest_first = sorted(issues, key=lambda i: (i.built_at, i.period), reverse=True)
@@ -352,7 +457,7 @@ def render_archive(
             "subject": issue.subject,
             "date": f"{issue.built_at.day} {issue.built_at:%B %Y}",
             "updated": issue.built_at.isoformat().replace("+00:00", "Z"),
-            "href": archive_page_name(issue.period),
+            "href": base + archive_page_name(issue.period),
             "id": _archive_id(newsletter.title, issue.period),
             "question": issue.question,
             "posts": issue.posts,
@@ -366,12 +471,15 @@ def render_archive(
         "feed_entries": views[:FEED_ENTRIES],
         "feed_id": _archive_id(newsletter.title),
         "updated": views[0]["updated"] if views else "1970-01-01T00:00:00Z",
+        "base": base,
     }
     try:
         env = _environment(templates_dir)
         files = {
             "index.html": _render(env.get_template("archive_index.html.j2"), context),
-            "feed.xml": _render(env.get_template("archive_feed.xml.j2"), context),
+            # A character XML forbids, in a title stored before curator removed them, would
+            # make the whole feed unreadable.
+            "feed.xml": xml_safe(_render(env.get_template("archive_feed.xml.j2"), context)),
         }
         nav = _render(env.get_template("archive_nav.html.j2"), context)
     except jinja2.TemplateError as exc:
@@ -380,7 +488,8 @@ def render_archive(
             hint="fix the template (or remove yours to use the built-in one)",
         ) from exc
     for issue in issues:
+        page = _WEB_COPY.sub("", issue.html)
         files[archive_page_name(issue.period)] = _BODY_OPEN.sub(
-            lambda m: m.group(0) + nav, issue.html, count=1
+            lambda m: m.group(0) + nav, page, count=1
         )
     return files

@@ -22,6 +22,17 @@ from curator.normalize import title_key, url_identity
 SAME_STORY_WINDOW = timedelta(days=3)
 # Short titles ("Links", "Podcast") are too common to call two posts the same story.
 MIN_TITLE_KEY = 12
+# Same-title posts are one story only when their excerpts are at least this alike.
+SAME_BODY_RATIO = 0.85
+# A lead worth opening an issue with has at least this many words (or is an episode).
+LEAD_MIN_WORDS = 100
+# Titles that name a kind of post, not what it says (Tumblr, microblogs, podcasts' defaults).
+GENERIC_TITLES = frozenset(
+    {
+        "photo", "photos", "image", "video", "audio", "quote", "link", "chat", "text", "post",
+        "untitled", "no title", "status", "note", "answer", "gallery", "aside",
+    }
+)  # fmt: skip
 # A reworded question still counts as used when it is this close to the old wording.
 REWORDED_RATIO = 0.8
 
@@ -100,11 +111,12 @@ def posts_for_issue(
     max_posts_per_feed: int = 3,
     feed_caps: Mapping[str, int] | None = None,
     reading_minutes: int | None = None,
+    recent_leads: Sequence[str] = (),
 ) -> Selection:
     """The posts of one issue: the window, no repeats, one copy of each story, the caps.
 
-    Order: the lead (the newest post) first, then the rest grouped by source in the order of
-    feeds.yaml, newest first within a source. Posts past the reading budget go to ``more``.
+    Order: the lead (see :func:`choose_lead`) first, then the rest grouped by source in the
+    order of feeds.yaml, newest first within a source. Posts past the reading budget go to ``more``.
     """
     feed_caps = feed_caps or {}
     in_window = [p for p in candidates if since < effective_date(p, now) <= now]
@@ -120,7 +132,7 @@ def posts_for_issue(
             continue
         per_feed[post.feed_url] += 1
         kept.append(post)
-    ordered = _layout(kept, feed_order, now)
+    ordered = _layout(kept, feed_order, now, recent_leads)
     posts, more = _fit_budget(ordered, reading_minutes)
     return Selection(tuple(posts), tuple(more))
 
@@ -130,8 +142,24 @@ def _identities(post: Post) -> set[str]:
     return {i for i in (url_identity(post.canonical_url), url_identity(post.link)) if i}
 
 
+def same_body(post: Post, other: Post) -> bool:
+    """Whether two posts say the same: their excerpts match over the shorter one's length.
+
+    Two empty excerpts match (nothing tells the posts apart); an empty and a full one do not.
+    """
+    mine, theirs = title_key(post.excerpt), title_key(other.excerpt)
+    if not mine and not theirs:
+        return True
+    length = min(len(mine), len(theirs), 300)
+    if length == 0:
+        return False
+    ratio = difflib.SequenceMatcher(None, mine[:length], theirs[:length], autojunk=False).ratio()
+    return ratio >= SAME_BODY_RATIO
+
+
 def same_story(post: Post, other: Post, now: datetime) -> bool:
-    """Whether two posts are one story: a shared URL, else the same title a few days apart."""
+    """Whether two posts are one story: a shared URL, else the same title a few days apart
+    with bodies that match. Four replies titled "Re: new maintainer" stay four posts."""
     if _identities(post) & _identities(other):
         return True
     key = title_key(post.title)
@@ -139,28 +167,21 @@ def same_story(post: Post, other: Post, now: datetime) -> bool:
         len(key) >= MIN_TITLE_KEY
         and key == title_key(other.title)
         and abs(effective_date(post, now) - effective_date(other, now)) <= SAME_STORY_WINDOW
+        and same_body(post, other)
     )
 
 
 def _drop_same_stories(posts: Sequence[Post], sent: Sequence[Post], now: datetime) -> list[Post]:
     # The oldest copy of a story wins: it is usually the original, the others re-post it.
     seen_urls = {u for p in sent for u in _identities(p)}
-    seen_titles: list[tuple[str, datetime]] = [
-        (title_key(p.title), effective_date(p, now)) for p in sent
-    ]
+    seen = list(sent)
     kept: list[Post] = []
     for post in posts:
         idents = _identities(post)
-        key = title_key(post.title)
-        when = effective_date(post, now)
-        same_title = len(key) >= MIN_TITLE_KEY and any(
-            key == other and abs(when - other_when) <= SAME_STORY_WINDOW
-            for other, other_when in seen_titles
-        )
-        if idents & seen_urls or same_title:
+        if idents & seen_urls or any(same_story(post, other, now) for other in seen):
             continue
         seen_urls |= idents
-        seen_titles.append((key, when))
+        seen.append(post)
         kept.append(post)
     return kept
 
@@ -175,11 +196,46 @@ def resurface(older: Iterable[Post], sent: Iterable[Post], now: datetime) -> Pos
     return None
 
 
-def _layout(posts: Sequence[Post], feed_order: Sequence[str], now: datetime) -> list[Post]:
+def lead_strength(post: Post) -> int:
+    """How well a post can open the issue, 0 to 3.
+
+    3: a real title and something to read or hear (LEAD_MIN_WORDS words, or an episode with
+    its duration); 2: a real title and a line or two of its own; 1: a real title only;
+    0: a "Photo" or "(untitled)" with nothing to read."""
+    key = title_key(post.title)
+    if not key or key in GENERIC_TITLES or post.title == "(untitled)":
+        return 0
+    has_text = bool(post.excerpt) and title_key(post.excerpt) != key
+    if (has_text and post.word_count >= LEAD_MIN_WORDS) or (post.media_kind and post.duration):
+        return 3
+    return 2 if has_text else 1
+
+
+def choose_lead(posts: Sequence[Post], recent_leads: Sequence[str], now: datetime) -> Post:
+    """The post a reader most wants first: a real title with text, from the writer who has
+    led least recently (``recent_leads``: past leads' feed URLs, newest first), then newest.
+
+    Rotation keeps the most prolific writer from opening every issue; a weak post never
+    opens one while a strong post is there."""
+    recency: dict[str, int] = {}
+    for age, url in enumerate(recent_leads):
+        recency.setdefault(url, age)
+
+    def merit(post: Post) -> tuple[int, int, datetime, int]:
+        # Never led: as good as having led longest ago.
+        waited = recency.get(post.feed_url, len(recent_leads))
+        return lead_strength(post), waited, effective_date(post, now), post.id
+
+    return max(posts, key=merit)
+
+
+def _layout(
+    posts: Sequence[Post], feed_order: Sequence[str], now: datetime, recent_leads: Sequence[str]
+) -> list[Post]:
     if not posts:
         return []
     rank = {url: i for i, url in enumerate(feed_order)}
-    newest = max(posts, key=lambda p: (effective_date(p, now), p.id))
+    newest = choose_lead(posts, recent_leads, now)
     rest = [p for p in posts if p is not newest]
     rest.sort(key=lambda p: (rank.get(p.feed_url, len(rank)), p.feed_name,
                              -effective_date(p, now).timestamp(), p.id))  # fmt: skip

@@ -119,6 +119,11 @@ CREATE TABLE question_uses (
 MIGRATIONS: tuple[str, ...] = (
     # 2: how long each feed's last fetch took, so the slowest start first next time.
     "ALTER TABLE feeds ADD COLUMN last_elapsed REAL",
+    # 3: what a feed declares about a post's media: duration, audio or video, picture size.
+    "ALTER TABLE entries ADD COLUMN duration INTEGER;"
+    "ALTER TABLE entries ADD COLUMN media_kind TEXT;"
+    "ALTER TABLE entries ADD COLUMN image_width INTEGER;"
+    "ALTER TABLE entries ADD COLUMN image_height INTEGER",
 )
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 
@@ -370,18 +375,22 @@ class Store:
                 self.db.execute(
                     """INSERT INTO entries (feed_url, feed_name, key, title, link, canonical_url,
                          author, published, updated, first_seen, excerpt, word_count, image,
-                         categories)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                         categories, duration, media_kind, image_width, image_height)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                        ON CONFLICT (feed_url, key) DO UPDATE SET
                          feed_name = excluded.feed_name, title = excluded.title,
                          link = excluded.link, canonical_url = excluded.canonical_url,
                          author = excluded.author, updated = excluded.updated,
                          excerpt = excluded.excerpt, word_count = excluded.word_count,
                          image = excluded.image, categories = excluded.categories,
+                         duration = excluded.duration, media_kind = excluded.media_kind,
+                         image_width = excluded.image_width,
+                         image_height = excluded.image_height,
                          published = COALESCE(entries.published, excluded.published)""",
                     (feed_url, feed_name, e.key, e.title, e.link, e.canonical_url, e.author,
                      _iso(e.published), _iso(e.updated), _iso(now), e.excerpt, e.word_count,
-                     e.image, json.dumps(list(e.categories))),
+                     e.image, json.dumps(list(e.categories)), e.duration, e.media_kind,
+                     e.image_width, e.image_height),
                 )  # fmt: skip
         return len({e.key for e in entries} - known)
 
@@ -417,6 +426,19 @@ class Store:
                       WHERE i.built_at > ? AND i.period IS NOT ?)""",
             (_iso(since), exclude_period),
         )
+
+    @_mapped
+    def recent_lead_feeds(self, *, exclude_period: str | None = None, limit: int = 8) -> list[str]:
+        """The feed of each recent issue's lead (its first post), newest issue first."""
+        rows = self.db.execute(
+            """SELECT e.feed_url FROM issues i
+               JOIN issue_posts ip ON ip.issue_id = i.id AND ip.position = 0
+               JOIN entries e ON e.id = ip.entry_id
+               WHERE i.period IS NOT ?
+               ORDER BY i.built_at DESC, i.id DESC LIMIT ?""",
+            (exclude_period, limit),
+        )
+        return [row[0] for row in rows]
 
     @_mapped
     def issue_posts(self, issue_id: int) -> list[Post]:
@@ -613,6 +635,10 @@ def _post(row: sqlite3.Row) -> Post:
         word_count=row["word_count"],
         image=row["image"],
         categories=tuple(json.loads(row["categories"] or "[]")),
+        duration=row["duration"],
+        media_kind=row["media_kind"] if row["media_kind"] in ("audio", "video") else None,
+        image_width=row["image_width"],
+        image_height=row["image_height"],
     )
 
 

@@ -51,6 +51,10 @@ def post_from_entry(entry: EntryData, id_: int, feed_url: str, feed_name: str) -
         words=entry.word_count,
         image=entry.image,
         categories=entry.categories,
+        duration=entry.duration,
+        media_kind=entry.media_kind,
+        image_width=entry.image_width,
+        image_height=entry.image_height,
     )
     return replace(made, link=entry.link)  # a feed's entry may have no link at all
 

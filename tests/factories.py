@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from curator.models import Post
+from curator.models import MediaKind, Post
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 
@@ -27,6 +27,10 @@ def make_post(
     excerpt: str = "",
     image: str | None = None,
     categories: tuple[str, ...] = (),
+    duration: int | None = None,
+    media_kind: MediaKind | None = None,
+    image_width: int | None = None,
+    image_height: int | None = None,
 ) -> Post:
     """A stored post of feed ``feed`` (``https://FEED.example/feed``), first seen when published
     (or at NOW when undated)."""
@@ -45,4 +49,8 @@ def make_post(
         word_count=words,
         image=image,
         categories=categories,
+        duration=duration,
+        media_kind=media_kind,
+        image_width=image_width,
+        image_height=image_height,
     )

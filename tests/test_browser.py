@@ -57,7 +57,7 @@ def _high(fd: int) -> int:
 class Browser:
     """Just enough of the DevTools protocol to load a page, measure it and photograph it."""
 
-    def __init__(self, profile: Path) -> None:
+    def __init__(self, profile: Path, resolver_rules: str = "MAP * ~NOTFOUND") -> None:
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
         # Above 4, so placing them on 3 and 4 in the child cannot overwrite one with the other.
@@ -82,8 +82,9 @@ class Browser:
                 "--hide-scrollbars",
                 f"--user-data-dir={profile}",
                 "--remote-debugging-pipe",
-                # Images in the issue point at the web; resolve nothing so nothing waits.
-                "--host-resolver-rules=MAP * ~NOTFOUND",
+                # Images in the issue point at the web; resolve nothing so nothing waits
+                # (or, given other rules, send them to a local server).
+                f"--host-resolver-rules={resolver_rules}",
                 "about:blank",
             ],
             preexec_fn=wire_pipes,  # noqa: PLW1509 - only dup2 runs between fork and exec

@@ -213,9 +213,9 @@ def test_word_count_and_reading_time(text: str, words: int, minutes: int) -> Non
         ('<p><img src="/i/a.png"></p>', "https://b.example/post/", "https://b.example/i/a.png"),
         ("<img src='pic.jpg' alt=x>", "https://b.example/post/", "https://b.example/post/pic.jpg"),
         (
-            '<img src="https://c.example/a.jpg?w=1&amp;h=2">',
+            '<img src="https://c.example/a.jpg?w=600&amp;h=400">',
             None,
-            "https://c.example/a.jpg?w=1&h=2",
+            "https://c.example/a.jpg?w=600&h=400",
         ),
         (
             '<img src="https://feeds.feedburner.com/~r/x/1.gif"><img src="https://b.example/real.png">',

@@ -40,6 +40,7 @@ CALLS: dict[str, Callable[[Store], Any]] = {
     "unsent_posts_before": lambda s: s.unsent_posts_before(NOW),
     "sent_posts_since": lambda s: s.sent_posts_since(NOW),
     "issue_posts": lambda s: s.issue_posts(1),
+    "recent_lead_feeds": lambda s: s.recent_lead_feeds(),
     "freeze_issue": _freeze,
     "issue": lambda s: s.issue(1),
     "latest_issue": lambda s: s.latest_issue("2026-W10"),
