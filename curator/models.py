@@ -15,6 +15,7 @@ Cadence = Literal["daily", "weekly", "monthly"]
 EmptyWeek = Literal["skip", "question", "archive"]
 Security = Literal["starttls", "ssl", "none"]
 DeliveryMethod = Literal["outbox", "smtp", "postmark"]
+ImapTls = Literal["implicit", "starttls", "none"]
 
 
 # ---------------------------------------------------------------- configuration
@@ -99,6 +100,40 @@ class FetchConfig:
 
 
 @dataclass(frozen=True)
+class ImapConfig:
+    """An IMAP mailbox that receives readers' replies."""
+
+    host: str
+    port: int = 993
+    tls: ImapTls = "implicit"
+    username: str | None = None
+    # Filled from CURATOR_IMAP_PASSWORD only; repr=False keeps it out of tracebacks and logs.
+    password: str | None = field(default=None, repr=False)
+    folder: str = "INBOX"
+    # Off by default: curator only reads; with it on, a message is deleted once it is stored.
+    delete: bool = False
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class ReplyConfig:
+    """The `replies:` section: where readers' answers arrive and are collected from."""
+
+    address: str  # the bare address (local@domain); Reply-To becomes local+TOKEN@domain
+    maildir: Path | None = None
+    imap: ImapConfig | None = None
+    postmark_inbound: Path | None = None  # a folder of Postmark inbound webhook JSON files
+
+    @property
+    def local(self) -> str:
+        return self.address.rsplit("@", 1)[0]
+
+    @property
+    def domain(self) -> str:
+        return self.address.rsplit("@", 1)[1]
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything feeds.yaml (plus the environment) says, validated."""
 
@@ -111,6 +146,7 @@ class Config:
     state_path: Path = Path(".curator/state.db")
     templates_dir: Path | None = None
     archive_dir: Path | None = None
+    replies: ReplyConfig | None = None
 
     @property
     def base_dir(self) -> Path:
@@ -317,3 +353,39 @@ class ArchivedIssue:
     html: str
     question: str | None
     posts: tuple[ArchivedPost, ...] = ()
+
+
+# ---------------------------------------------------------------- replies
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One reader's reply to one issue, as the state keeps it."""
+
+    reader: str
+    issue_id: int
+    period: str
+    issue_date: datetime
+    question: str | None
+    received_at: datetime
+    text: str
+    sender: str | None = None
+
+
+@dataclass(frozen=True)
+class ReaderSummary:
+    """What `curator readers` shows for one address."""
+
+    address: str
+    delivered: int
+    failed: int
+    last_reply: datetime | None
+    unsubscribed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SourceCursor:
+    """How far an IMAP mailbox has been read: its UIDVALIDITY and the last UID seen."""
+
+    uidvalidity: int
+    last_uid: int

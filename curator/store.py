@@ -19,14 +19,18 @@ from pathlib import Path
 
 from curator.errors import BusyError, StoreError
 from curator.models import (
+    Answer,
     DeliveryRow,
     DeliveryStatus,
     EntryData,
     FetchResult,
     Post,
+    ReaderSummary,
+    SourceCursor,
     StoredIssue,
     Validators,
 )
+from curator.tokens import TokenKey, new_secret
 
 SCHEMA = """
 CREATE TABLE feeds (
@@ -110,6 +114,43 @@ CREATE TABLE question_uses (
 MIGRATIONS: tuple[str, ...] = (
     # 2: how long each feed's last fetch took, so the slowest start first next time.
     "ALTER TABLE feeds ADD COLUMN last_elapsed REAL",
+    # 3: the reflection loop: readers, their replies, where replies were read up to, and
+    # the keys that sign reply tokens. Addresses and replies live only here, never in logs.
+    """
+    CREATE TABLE readers (
+        id              INTEGER PRIMARY KEY,
+        address         TEXT NOT NULL UNIQUE,
+        created_at      TEXT NOT NULL,
+        unsubscribed_at TEXT
+    );
+    CREATE TABLE replies (
+        id          INTEGER PRIMARY KEY,
+        reader_id   INTEGER NOT NULL REFERENCES readers (id),
+        issue_id    INTEGER NOT NULL REFERENCES issues (id),
+        received_at TEXT NOT NULL,
+        text        TEXT NOT NULL,
+        sender      TEXT,
+        message_id  TEXT NOT NULL
+    );
+    CREATE INDEX replies_reader ON replies (reader_id, issue_id);
+    -- every message handled (answer, unsubscribe or ignored), so none is counted twice
+    CREATE TABLE reply_messages (
+        message_id TEXT PRIMARY KEY,
+        outcome    TEXT NOT NULL,
+        seen_at    TEXT NOT NULL
+    );
+    CREATE TABLE reply_sources (
+        source      TEXT PRIMARY KEY,
+        uidvalidity INTEGER NOT NULL,
+        last_uid    INTEGER NOT NULL
+    );
+    CREATE TABLE reply_keys (
+        id         INTEGER PRIMARY KEY,
+        secret     BLOB NOT NULL,
+        created_at TEXT NOT NULL,
+        retired_at TEXT
+    )
+    """,
 )
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 
@@ -561,6 +602,223 @@ class Store:
             QuestionUse(row["question"], row["period"], datetime.fromisoformat(row["used_at"]))
             for row in rows
         ]
+
+    # ------------------------------------------------------------ readers and replies
+
+    def reader_ids(self, addresses: Sequence[str], now: datetime) -> dict[str, int]:
+        """Each address's reader id (its bare address, lower case, is the key), creating
+        the readers not yet known."""
+        bare = {a: _bare(a) for a in addresses}
+        with self.transaction():
+            self.db.executemany(
+                "INSERT INTO readers (address, created_at) VALUES (?, ?) "
+                "ON CONFLICT (address) DO NOTHING",
+                [(b, _iso(now)) for b in dict.fromkeys(bare.values())],
+            )
+            ids = {
+                row["address"]: int(row["id"])
+                for row in self.db.execute("SELECT id, address FROM readers")
+            }
+        return {a: ids[b] for a, b in bare.items()}
+
+    def reader_address(self, reader_id: int) -> str | None:
+        row = self.db.execute("SELECT address FROM readers WHERE id = ?", (reader_id,))
+        found = row.fetchone()
+        return str(found[0]) if found else None
+
+    def unsubscribed(self) -> set[str]:
+        """The bare, lower-case addresses of readers who unsubscribed."""
+        rows = self.db.execute("SELECT address FROM readers WHERE unsubscribed_at IS NOT NULL")
+        return {str(row[0]) for row in rows}
+
+    def resubscribe(self, address: str) -> bool:
+        """Clear an unsubscribe; False when that address never unsubscribed."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "UPDATE readers SET unsubscribed_at = NULL "
+                "WHERE address = ? AND unsubscribed_at IS NOT NULL",
+                (_bare(address),),
+            )
+        return cursor.rowcount > 0
+
+    def seen_messages(self, message_ids: Sequence[str]) -> set[str]:
+        """Which of ``message_ids`` were handled by an earlier collection."""
+        found: set[str] = set()
+        for start in range(0, len(message_ids), 500):
+            chunk = list(message_ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT message_id FROM reply_messages WHERE message_id IN ({marks})",  # noqa: S608 - only placeholders
+                chunk,
+            )
+            found.update(str(row[0]) for row in rows)
+        return found
+
+    def record_reply_message(
+        self,
+        message_id: str,
+        outcome: str,
+        now: datetime,
+        *,
+        reader_id: int | None = None,
+        issue_id: int | None = None,
+        text: str | None = None,
+        sender: str | None = None,
+        received_at: datetime | None = None,
+        unsubscribe: bool = False,
+    ) -> str:
+        """Handle one incoming message in one transaction; return its outcome.
+
+        An answer is stored only when its reader and issue exist (else the outcome becomes
+        ``ignored``); a message seen before changes nothing and returns ``duplicate``."""
+        with self.transaction():
+            seen = self.db.execute(
+                "SELECT 1 FROM reply_messages WHERE message_id = ?", (message_id,)
+            ).fetchone()
+            if seen:
+                return "duplicate"
+            if reader_id is not None:
+                reader = self.db.execute(
+                    "SELECT 1 FROM readers WHERE id = ?", (reader_id,)
+                ).fetchone()
+                issue = (
+                    self.db.execute("SELECT 1 FROM issues WHERE id = ?", (issue_id,)).fetchone()
+                    if text is not None
+                    else True
+                )
+                if not reader or not issue:
+                    outcome, reader_id, text, unsubscribe = "ignored", None, None, False
+            if reader_id is not None and text is not None:
+                self.db.execute(
+                    """INSERT INTO replies (reader_id, issue_id, received_at, text, sender,
+                         message_id) VALUES (?, ?, ?, ?, ?, ?)""",
+                    (reader_id, issue_id, _iso(received_at or now), text, sender, message_id),
+                )
+            if reader_id is not None and unsubscribe:
+                self.db.execute(
+                    "UPDATE readers SET unsubscribed_at = COALESCE(unsubscribed_at, ?) "
+                    "WHERE id = ?",
+                    (_iso(now), reader_id),
+                )
+            self.db.execute(
+                "INSERT INTO reply_messages (message_id, outcome, seen_at) VALUES (?, ?, ?)",
+                (message_id, outcome, _iso(now)),
+            )
+        return outcome
+
+    def answers(self, address: str | None = None) -> list[Answer]:
+        """Every stored answer (of one reader, when given), oldest issue first."""
+        where, params = ("WHERE r.address = ?", (_bare(address),)) if address else ("", ())
+        rows = self.db.execute(
+            f"""SELECT r.address, i.id AS issue_id, i.period, i.built_at, i.question,
+                       a.received_at, a.text, a.sender
+                FROM replies a JOIN readers r ON r.id = a.reader_id
+                JOIN issues i ON i.id = a.issue_id {where}
+                ORDER BY i.built_at, a.received_at, a.id""",  # noqa: S608 - fixed fragments only
+            params,
+        )
+        return [
+            Answer(
+                reader=row["address"],
+                issue_id=row["issue_id"],
+                period=row["period"],
+                issue_date=datetime.fromisoformat(row["built_at"]),
+                question=row["question"],
+                received_at=datetime.fromisoformat(row["received_at"]),
+                text=row["text"],
+                sender=row["sender"],
+            )
+            for row in rows
+        ]
+
+    def reader_summaries(self) -> list[ReaderSummary]:
+        """Every address ever sent to or known as a reader, with its counts."""
+        rows = self.db.execute(
+            """WITH addresses AS (
+                 SELECT LOWER(recipient) AS address FROM deliveries
+                 UNION SELECT address FROM readers)
+               SELECT a.address,
+                 (SELECT COUNT(*) FROM deliveries d
+                  WHERE LOWER(d.recipient) = a.address AND d.status = 'sent') AS delivered,
+                 (SELECT COUNT(*) FROM deliveries d
+                  WHERE LOWER(d.recipient) = a.address AND d.status = 'failed') AS failed,
+                 (SELECT MAX(p.received_at) FROM replies p JOIN readers r ON r.id = p.reader_id
+                  WHERE r.address = a.address) AS last_reply,
+                 (SELECT r.unsubscribed_at FROM readers r WHERE r.address = a.address)
+                   AS unsubscribed_at
+               FROM addresses a ORDER BY a.address"""
+        )
+        return [
+            ReaderSummary(
+                address=row["address"],
+                delivered=int(row["delivered"]),
+                failed=int(row["failed"]),
+                last_reply=_time(row["last_reply"]),
+                unsubscribed_at=_time(row["unsubscribed_at"]),
+            )
+            for row in rows
+        ]
+
+    def source_cursor(self, source: str) -> SourceCursor | None:
+        row = self.db.execute(
+            "SELECT uidvalidity, last_uid FROM reply_sources WHERE source = ?", (source,)
+        ).fetchone()
+        return SourceCursor(int(row[0]), int(row[1])) if row else None
+
+    def save_source_cursor(self, source: str, cursor: SourceCursor) -> None:
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO reply_sources (source, uidvalidity, last_uid) VALUES (?, ?, ?) "
+                "ON CONFLICT (source) DO UPDATE SET uidvalidity = excluded.uidvalidity, "
+                "last_uid = excluded.last_uid",
+                (source, cursor.uidvalidity, cursor.last_uid),
+            )
+
+    # ------------------------------------------------------------ reply token keys
+
+    def token_keys(self) -> list[TokenKey]:
+        """Every signing key, newest first."""
+        rows = self.db.execute("SELECT * FROM reply_keys ORDER BY id DESC")
+        return [
+            TokenKey(
+                id=int(row["id"]),
+                secret=bytes(row["secret"]),
+                created_at=datetime.fromisoformat(row["created_at"]),
+                retired_at=_time(row["retired_at"]),
+            )
+            for row in rows
+        ]
+
+    def signing_key(self, now: datetime) -> TokenKey:
+        """The key that signs new tokens, made on first use."""
+        with self.transaction():
+            row = self.db.execute(
+                "SELECT id FROM reply_keys WHERE retired_at IS NULL ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+            if row is None:
+                self.db.execute(
+                    "INSERT INTO reply_keys (secret, created_at) VALUES (?, ?)",
+                    (new_secret(), _iso(now)),
+                )
+        return next(k for k in self.token_keys() if k.retired_at is None)
+
+    def rotate_token_key(self, now: datetime) -> TokenKey:
+        """Retire the signing key (it still verifies for a grace period) and make a new one."""
+        with self.transaction():
+            self.db.execute(
+                "UPDATE reply_keys SET retired_at = ? WHERE retired_at IS NULL", (_iso(now),)
+            )
+            self.db.execute(
+                "INSERT INTO reply_keys (secret, created_at) VALUES (?, ?)",
+                (new_secret(), _iso(now)),
+            )
+        return next(k for k in self.token_keys() if k.retired_at is None)
+
+
+def _bare(address: str) -> str:
+    from email.utils import parseaddr
+
+    return (parseaddr(address)[1] or address).strip().lower()
 
 
 def _post(row: sqlite3.Row) -> Post:
