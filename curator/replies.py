@@ -56,7 +56,7 @@ from typing import Any, Literal, Protocol
 
 from curator.answers import PersonalParts, pick_earlier_answers
 from curator.errors import RepliesError
-from curator.models import Config, ImapConfig, ReplyConfig, SourceCursor
+from curator.models import Config, ImapConfig, ReaderSummary, ReplyConfig, SourceCursor
 from curator.reply_text import (
     MAX_MESSAGE_BYTES,
     ReplyMessage,
@@ -488,3 +488,58 @@ def personal_parts_for(
 def rotate_key(store: Store, now: datetime) -> TokenKey:
     """Make a new signing key; the old one still verifies for the grace period."""
     return store.rotate_token_key(now)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def run_replies(config: Config, now: datetime) -> CollectReport:
+    """``curator replies``: collect under the run lock, so a send never races it."""
+    from curator.store import RunLock
+
+    if config.replies is None:
+        return CollectReport(configured=False)
+    with RunLock(config.state_path), Store.open(config.state_path) as store:
+        return collect_replies(config, store, now)
+
+
+def run_rotate_key(config: Config, now: datetime) -> TokenKey:
+    """``curator replies rotate-key``."""
+    from curator.store import RunLock
+
+    with RunLock(config.state_path), Store.open(config.state_path) as store:
+        return rotate_key(store, now)
+
+
+def run_journal(config: Config, reader: str | None, fmt: str) -> str:
+    """``curator journal``: every answer (of one reader), as text, Markdown or JSON."""
+    from curator.answers import journal_json, journal_markdown, journal_text
+
+    with Store.open(config.state_path) as store:
+        answers = store.answers(reader)
+    if fmt == "json":
+        return journal_json(answers)
+    if fmt == "md":
+        return journal_markdown(answers, f"{config.newsletter.title}: my answers")
+    return journal_text(answers)
+
+
+def run_readers(config: Config, resubscribe: str | None = None) -> ReadersReport:
+    """``curator readers``: every recipient with counts; ``resubscribe`` clears an
+    unsubscribe first."""
+    from curator.store import RunLock
+
+    changed: bool | None = None
+    with RunLock(config.state_path), Store.open(config.state_path) as store:
+        if resubscribe is not None:
+            changed = store.resubscribe(resubscribe)
+        rows = store.reader_summaries()
+    configured = {(parseaddr(a)[1] or a).lower() for a in config.newsletter.to}
+    return ReadersReport(tuple(rows), frozenset(configured), changed)
+
+
+@dataclass(frozen=True)
+class ReadersReport:
+    rows: tuple[ReaderSummary, ...]
+    in_config: frozenset[str]
+    resubscribed: bool | None = None

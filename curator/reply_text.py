@@ -210,6 +210,10 @@ def _cut_by_rules(text: str) -> str:
     kept: list[str] = []
     for index, line in enumerate(lines):
         stripped = line.strip()
+        if _WROTE.match(line) and not any(k.strip() for k in kept):
+            # An inline reply starts with the "wrote:" line; the reader's words sit between
+            # the quoted lines below it, which are dropped one by one.
+            continue
         if (
             _WROTE.match(line)
             or _wrapped_wrote(lines[index : index + 3])
