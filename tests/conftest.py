@@ -327,6 +327,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "CURATOR_TO",
         "CURATOR_SMTP_PASSWORD",
         "CURATOR_POSTMARK_TOKEN",
+        "CURATOR_IMAP_PASSWORD",
         "CURATOR_NOW",
     ):
         monkeypatch.delenv(name, raising=False)
