@@ -389,3 +389,14 @@ class SourceCursor:
 
     uidvalidity: int
     last_uid: int
+
+
+@dataclass(frozen=True)
+class PersonalCopy:
+    """The per-reader parts of one delivery, rendered and stored before anything is sent:
+    the personal block (HTML and text, empty when nothing is given back) and the extra
+    headers (Reply-To, List-Unsubscribe)."""
+
+    html: str = ""
+    text: str = ""
+    headers: tuple[tuple[str, str], ...] = ()

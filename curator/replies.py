@@ -23,21 +23,29 @@ Seams for the send path (to be wired by the send-path owner; nothing here calls 
    the run: a :class:`CollectReport` with problems is still a value.
 2. The recipients: ``active_recipients(recipients, store)`` drops every reader who
    unsubscribed (by reply or by the List-Unsubscribe mailto), even while still in ``to``.
-3. Freezing: the frozen issue keeps ONE shared body (``issues.html`` / ``issues.text``), in
-   which ``curator.render.PERSONAL_MARKER_HTML`` / ``PERSONAL_MARKER_TEXT`` stand where the
-   personal block goes (beside the question). For each recipient, in the same transaction that
-   freezes the issue, the send path stores on the delivery row the per-reader parts:
-   ``parts = personal_parts_for(store, recipient, built_at, previous_issue_id)`` then
-   ``html, text = curator.render.render_personal(parts, config.templates_dir)`` (both empty
-   when the reader has nothing to be given back), and
-   ``headers = reader_headers(config.replies, store.signing_key(now), issue_id, reader_id)``
-   with ``reader_id = store.reader_ids([recipient], now)[recipient]``. The headers depend on
-   the issue id, so they are made after the issue row exists (same transaction).
-4. Delivery: ``curator.render.insert_personal(shared, block, kind)`` puts the stored block in
-   place of the marker (an empty block removes the marker), and ``headers`` are set on the
-   message: ``Reply-To`` always, ``List-Unsubscribe`` (a mailto with its own token) when
-   replies are configured. A re-run sends exactly the stored parts, so a copy never changes
-   between a killed run and its completion and is never sent twice.
+3. Freezing: the frozen issue keeps ONE shared body (``issues.html`` / ``issues.text``),
+   rendered with ``personal_marker=True`` in the template context so that
+   ``curator.render.PERSONAL_MARKER_HTML`` / ``PERSONAL_MARKER_TEXT`` stand where the personal
+   block goes (under the question). In the same transaction that freezes the issue (after the
+   issue row exists, since the tokens name its id)::
+
+       with store.transaction():
+           issue = store.freeze_issue(...)          # joins the outer transaction
+           copies = personal_copies(
+               config, store, issue_id=issue.id, period=issue.period,
+               issue_date=issue.built_at, recipients=recipients, now=now)
+           store.save_personal_copies(issue.id, copies)
+
+   ``personal_copies`` gives each recipient a :class:`~curator.models.PersonalCopy`: the
+   rendered block (``render.render_personal`` of ``answers.pick_earlier_answers``; empty
+   strings when there is nothing to give back) and the headers of ``reader_headers``.
+4. Delivery: ``store.personal_copies(issue.id)[recipient]`` gives the stored parts;
+   ``curator.render.insert_personal(issue.html, copy.html, "html")`` (and ``"text"``) puts the
+   block in place of the marker (an empty block removes it), and ``copy.headers`` are set on
+   the message: ``Reply-To``, and ``List-Unsubscribe`` (a mailto with its own token), which
+   replaces the one from ``newsletter.unsubscribe`` when replies are configured. A re-run
+   sends exactly the stored parts, so a copy is the same after a killed run and is never sent
+   twice. The From address and the other headers do not change.
 """
 
 from __future__ import annotations
@@ -56,7 +64,14 @@ from typing import Any, Literal, Protocol
 
 from curator.answers import PersonalParts, pick_earlier_answers
 from curator.errors import RepliesError
-from curator.models import Config, ImapConfig, ReaderSummary, ReplyConfig, SourceCursor
+from curator.models import (
+    Config,
+    ImapConfig,
+    PersonalCopy,
+    ReaderSummary,
+    ReplyConfig,
+    SourceCursor,
+)
 from curator.reply_text import (
     MAX_MESSAGE_BYTES,
     ReplyMessage,
@@ -483,6 +498,35 @@ def personal_parts_for(
 ) -> PersonalParts:
     """That reader's answers to give back in a new issue built at ``issue_date``."""
     return pick_earlier_answers(store.answers(recipient), issue_date, previous_issue_id)
+
+
+def personal_copies(
+    config: Config,
+    store: Store,
+    *,
+    issue_id: int,
+    period: str,
+    issue_date: datetime,
+    recipients: Sequence[str],
+    now: datetime,
+) -> dict[str, PersonalCopy]:
+    """Every recipient's own parts of a frozen issue: the block of earlier answers (rendered)
+    and the Reply-To / List-Unsubscribe headers. Empty when replies are not configured.
+    Meant to be called, with ``store.save_personal_copies``, in the freezing transaction."""
+    from curator.render import render_personal
+
+    if config.replies is None:
+        return {}
+    previous = store.previous_issue(period)
+    key = store.signing_key(now)
+    ids = store.reader_ids(recipients, now)
+    copies: dict[str, PersonalCopy] = {}
+    for recipient in recipients:
+        parts = personal_parts_for(store, recipient, issue_date, previous.id if previous else None)
+        html, text = render_personal(parts, config.templates_dir)
+        headers = reader_headers(config.replies, key, issue_id, ids[recipient])
+        copies[recipient] = PersonalCopy(html, text, tuple(headers.items()))
+    return copies
 
 
 def rotate_key(store: Store, now: datetime) -> TokenKey:

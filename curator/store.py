@@ -24,6 +24,7 @@ from curator.models import (
     DeliveryStatus,
     EntryData,
     FetchResult,
+    PersonalCopy,
     Post,
     ReaderSummary,
     SourceCursor,
@@ -149,7 +150,11 @@ MIGRATIONS: tuple[str, ...] = (
         secret     BLOB NOT NULL,
         created_at TEXT NOT NULL,
         retired_at TEXT
-    )
+    );
+    -- each reader's own parts of a frozen issue, so a resend after a crash sends the same copy
+    ALTER TABLE deliveries ADD COLUMN personal_html TEXT;
+    ALTER TABLE deliveries ADD COLUMN personal_text TEXT;
+    ALTER TABLE deliveries ADD COLUMN personal_headers TEXT
     """,
 )
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
@@ -773,6 +778,35 @@ class Store:
                 "last_uid = excluded.last_uid",
                 (source, cursor.uidvalidity, cursor.last_uid),
             )
+
+    def save_personal_copies(self, issue_id: int, copies: dict[str, PersonalCopy]) -> None:
+        """Store each recipient's own parts on their delivery row. Called inside the
+        transaction that freezes the issue (it joins it), so parts and issue land together."""
+        with self.transaction():
+            self.db.executemany(
+                """UPDATE deliveries SET personal_html = ?, personal_text = ?,
+                     personal_headers = ? WHERE issue_id = ? AND recipient = ?""",
+                [
+                    (c.html, c.text, json.dumps([list(h) for h in c.headers]), issue_id, r)
+                    for r, c in copies.items()
+                ],
+            )
+
+    def personal_copies(self, issue_id: int) -> dict[str, PersonalCopy]:
+        """The stored per-reader parts of an issue, by recipient (absent: none stored)."""
+        rows = self.db.execute(
+            """SELECT recipient, personal_html, personal_text, personal_headers
+               FROM deliveries WHERE issue_id = ? AND personal_headers IS NOT NULL""",
+            (issue_id,),
+        )
+        return {
+            row["recipient"]: PersonalCopy(
+                html=row["personal_html"] or "",
+                text=row["personal_text"] or "",
+                headers=tuple((str(k), str(v)) for k, v in json.loads(row["personal_headers"])),
+            )
+            for row in rows
+        }
 
     # ------------------------------------------------------------ reply token keys
 
