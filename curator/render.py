@@ -123,8 +123,12 @@ def render_issue(
     *,
     sources: Sequence[SourceNote] = (),
     templates_dir: Path | None = None,
+    personal_marker: bool = False,
 ) -> RenderedIssue:
-    """Render ``draft``; trims excerpts (never posts first) to keep the HTML unclipped."""
+    """Render ``draft``; trims excerpts (never posts first) to keep the HTML unclipped.
+
+    With ``personal_marker`` the HTML and text carry :data:`PERSONAL_MARKER_HTML` and
+    :data:`PERSONAL_MARKER_TEXT` under the question, where each reader's block goes."""
     import jinja2
 
     try:
@@ -146,6 +150,7 @@ def render_issue(
         posts: Sequence[Post], more: Sequence[Post], chars: int, note: str
     ) -> tuple[dict[str, Any], str]:
         context = _context(draft, newsletter, sources, subject, posts, more, chars, note)
+        context["personal_marker"] = personal_marker
         return context, _inline_css(_render(html_template, context))
 
     fit = _fit_size(draft, build)

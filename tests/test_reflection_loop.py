@@ -72,3 +72,18 @@ def test_two_readers_three_weeks_each_copy_shows_only_its_own_answer(tmp_path: P
     headers = dict(third[ANN].headers)
     assert headers["Reply-To"].startswith("reflect+") and "ann" not in headers["Reply-To"]
     assert headers["List-Unsubscribe"].startswith("<mailto:reflect+")
+
+
+def test_issue_rendered_with_the_marker_takes_each_readers_block() -> None:
+    """The shared body carries the marker under the question only when asked; a reader's
+    block replaces it and an empty block leaves no trace."""
+    from curator.render import render_issue
+    from digest_samples import NEWSLETTER, SOURCES, sample_draft
+
+    plain = render_issue(sample_draft(), NEWSLETTER, sources=SOURCES)
+    shared = render_issue(sample_draft(), NEWSLETTER, sources=SOURCES, personal_marker=True)
+    assert PERSONAL_MARKER_HTML not in plain.html and PERSONAL_MARKER_TEXT not in plain.text
+    assert PERSONAL_MARKER_HTML in shared.html and PERSONAL_MARKER_TEXT in shared.text
+    filled = insert_personal(shared.html, "<p>MINE</p>", "html")
+    assert filled.index("MINE") > filled.index(sample_draft().question.text)  # type: ignore[union-attr] # the sample has a question
+    assert insert_personal(shared.text, "", "text") == plain.text
