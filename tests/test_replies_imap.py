@@ -21,6 +21,7 @@ from imapclient import IMAPClient
 from conftest import free_port, wait_for
 from curator.models import Config, ImapConfig
 from curator.replies import CollectReport, ImapSource, collect_replies
+from curator.reply_text import MAX_MESSAGE_BYTES
 from curator.store import Store
 from reply_kit import ADDRESS, freeze, replies_config, reply_email, reply_to
 
@@ -224,3 +225,20 @@ def test_unreachable_imap_is_a_problem_not_a_crash(
     problems = report.problems
     assert len(problems) == 1 and expected in problems[0].message
     assert "wrong-password" not in problems[0].message and PASSWORD not in problems[0].message
+    assert USER not in problems[0].message
+
+
+def test_imap_message_over_the_bound_is_counted_not_read(
+    tmp_path: Path, imap_server: ImapServer
+) -> None:
+    """A reply over 1 MB is skipped by its size, counted, and not read again next time."""
+    folder = imap_server.new_folder()
+    config = _config(tmp_path, imap_server, folder)
+    with Store.open(tmp_path / "state.db") as store:
+        issue = freeze(store, "2026-W10", NOW, "Q?", "ann@example.com")
+        to = reply_to(store, issue, "ann@example.com", NOW)
+        imap_server.append(folder, reply_email(to, "x" * (MAX_MESSAGE_BYTES + 10)))
+        first = _collect(config, store, imap_server)
+        second = _collect(config, store, imap_server)
+    assert (first.answers, first.too_large) == (0, 1)
+    assert (second.answers, second.too_large) == (0, 0)
