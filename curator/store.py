@@ -737,32 +737,37 @@ class Store:
         ]
 
     def reader_summaries(self) -> list[ReaderSummary]:
-        """Every address ever sent to or known as a reader, with its counts."""
-        rows = self.db.execute(
-            """WITH addresses AS (
-                 SELECT LOWER(recipient) AS address FROM deliveries
-                 UNION SELECT address FROM readers)
-               SELECT a.address,
-                 (SELECT COUNT(*) FROM deliveries d
-                  WHERE LOWER(d.recipient) = a.address AND d.status = 'sent') AS delivered,
-                 (SELECT COUNT(*) FROM deliveries d
-                  WHERE LOWER(d.recipient) = a.address AND d.status = 'failed') AS failed,
-                 (SELECT MAX(p.received_at) FROM replies p JOIN readers r ON r.id = p.reader_id
-                  WHERE r.address = a.address) AS last_reply,
-                 (SELECT r.unsubscribed_at FROM readers r WHERE r.address = a.address)
-                   AS unsubscribed_at
-               FROM addresses a ORDER BY a.address"""
-        )
-        return [
-            ReaderSummary(
-                address=row["address"],
-                delivered=int(row["delivered"]),
-                failed=int(row["failed"]),
-                last_reply=_time(row["last_reply"]),
-                unsubscribed_at=_time(row["unsubscribed_at"]),
+        """Every address ever sent to or known as a reader, with its counts. A recipient
+        written with a display name counts as its bare address."""
+        counts: dict[str, list[int]] = {}
+        for row in self.db.execute(
+            "SELECT recipient, SUM(status = 'sent'), SUM(status = 'failed') "
+            "FROM deliveries GROUP BY recipient"
+        ):
+            sent_failed = counts.setdefault(_bare(row[0]), [0, 0])
+            sent_failed[0] += int(row[1] or 0)
+            sent_failed[1] += int(row[2] or 0)
+        readers = {
+            row["address"]: row
+            for row in self.db.execute(
+                """SELECT r.address, r.unsubscribed_at, MAX(p.received_at) AS last_reply
+                   FROM readers r LEFT JOIN replies p ON p.reader_id = r.id GROUP BY r.id"""
             )
-            for row in rows
-        ]
+        }
+        summaries = []
+        for address in sorted(set(counts) | set(readers)):
+            delivered, failed = counts.get(address, [0, 0])
+            reader = readers.get(address)
+            summaries.append(
+                ReaderSummary(
+                    address=address,
+                    delivered=delivered,
+                    failed=failed,
+                    last_reply=_time(reader["last_reply"]) if reader else None,
+                    unsubscribed_at=_time(reader["unsubscribed_at"]) if reader else None,
+                )
+            )
+        return summaries
 
     def source_cursor(self, source: str) -> SourceCursor | None:
         row = self.db.execute(

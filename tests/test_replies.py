@@ -477,3 +477,20 @@ def test_commands_collect_list_readers_and_print_the_journal(tmp_path: Path) -> 
     )
     assert again.exit_code == 0 and "resubscribed" in again.output
     assert box.is_dir()
+
+
+def test_reader_summaries_count_a_named_recipient_as_its_address(tmp_path: Path) -> None:
+    """Deliveries to "Bob <bob@...>" and Bob's replies make one row with his counts."""
+    with Store.open(tmp_path / "state.db") as store:
+        issue = freeze(store, "2026-W10", NOW, "Q?", "Bob <Bob@example.com>", "ann@example.com")
+        store.mark_delivery(issue, "Bob <Bob@example.com>", "sent", "250 ok", NOW)
+        store.mark_delivery(issue, "ann@example.com", "failed", "550 no", NOW)
+        path = _maildir(
+            tmp_path, reply_email(reply_to(store, issue, "Bob <Bob@example.com>", NOW), "Yes.")
+        )
+        collect_replies(replies_config(tmp_path, maildir=path), store, NOW)
+        rows = {r.address: r for r in store.reader_summaries()}
+    assert set(rows) == {"ann@example.com", "bob@example.com"}
+    bob, ann = rows["bob@example.com"], rows["ann@example.com"]
+    assert (bob.delivered, bob.failed, bob.last_reply is not None) == (1, 0, True)
+    assert (ann.delivered, ann.failed, ann.last_reply) == (0, 1, None)
