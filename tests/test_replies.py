@@ -17,7 +17,7 @@ from curator.answers import PersonalParts, journal_markdown, pick_earlier_answer
 from curator.cli import app
 from curator.config import load_config
 from curator.errors import ConfigError
-from curator.models import Answer
+from curator.models import Answer, PersonalCopy
 from curator.render import PERSONAL_MARKER_TEXT, insert_personal, render_personal
 from curator.replies import (
     Incoming,
@@ -494,3 +494,25 @@ def test_reader_summaries_count_a_named_recipient_as_its_address(tmp_path: Path)
     bob, ann = rows["bob@example.com"], rows["ann@example.com"]
     assert (bob.delivered, bob.failed, bob.last_reply is not None) == (1, 0, True)
     assert (ann.delivered, ann.failed, ann.last_reply) == (0, 1, None)
+
+
+def test_a_state_file_from_before_replies_gains_the_tables(tmp_path: Path) -> None:
+    """A version-2 state opens, gains readers, replies and the delivery columns, keeps rows."""
+    import sqlite3
+
+    from curator.store import MIGRATIONS, SCHEMA
+
+    path = tmp_path / "state.db"
+    old = sqlite3.connect(path)
+    old.executescript(SCHEMA)
+    old.executescript(MIGRATIONS[0])
+    old.execute("INSERT INTO feeds (url, name) VALUES ('https://a/', 'A')")
+    old.execute("PRAGMA user_version = 2")
+    old.commit()
+    old.close()
+    with Store.open(path) as store:
+        issue = freeze(store, "2026-W10", NOW, "Q?", "ann@example.com")
+        store.save_personal_copies(issue, {"ann@example.com": PersonalCopy("<p>x</p>", "x")})
+        assert store.personal_copies(issue)["ann@example.com"].html == "<p>x</p>"
+        assert store.feed_health()["https://a/"].name == "A"
+        assert store.reader_ids(["ann@example.com"], NOW) == {"ann@example.com": 1}
