@@ -516,3 +516,24 @@ def test_a_state_file_from_before_replies_gains_the_tables(tmp_path: Path) -> No
         assert store.personal_copies(issue)["ann@example.com"].html == "<p>x</p>"
         assert store.feed_health()["https://a/"].name == "A"
         assert store.reader_ids(["ann@example.com"], NOW) == {"ann@example.com": 1}
+
+
+def test_replies_command_reports_an_unreadable_mailbox_and_rotates_the_key(tmp_path: Path) -> None:
+    """A missing Maildir is one stderr line and exit 1; rotate-key makes a new signing key."""
+    path = write_config(
+        tmp_path,
+        "replies:\n  address: reflect@example.org\n  maildir: nowhere\n"
+        "feeds:\n  - https://example.org/feed\n",
+    )
+    runner = CliRunner()
+    collected = runner.invoke(app, ["--config", str(path), "replies"])
+    assert collected.exit_code == 1
+    assert "nowhere: not a Maildir" in collected.stderr
+    rotated = runner.invoke(app, ["--config", str(path), "replies", "rotate-key"])
+    assert rotated.exit_code == 0 and "new reply-token key" in rotated.output
+    with Store.open(tmp_path / ".curator" / "state.db") as store:
+        assert len(store.token_keys()) == 1
+    markdown = runner.invoke(app, ["--config", str(path), "journal", "--format", "md"])
+    assert markdown.exit_code == 0 and markdown.output.startswith("# ")
+    wrong = runner.invoke(app, ["--config", str(path), "journal", "--format", "html"])
+    assert wrong.exit_code == 2
