@@ -15,7 +15,7 @@ import re
 import sys
 import traceback
 import webbrowser
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -41,6 +41,11 @@ app = typer.Typer(
 )
 feeds_app = typer.Typer(help="Manage the sources in feeds.yaml.", no_args_is_help=True)
 app.add_typer(feeds_app, name="feeds")
+replies_app = typer.Typer(
+    help="Collect readers' replies (new answers, unsubscribes); `send` does this first itself.",
+    invoke_without_command=True,
+)
+app.add_typer(replies_app, name="replies")
 
 
 class _Settings:
@@ -566,6 +571,104 @@ def feeds_export(
             typer.echo(line, err=True)
 
     _guard(ctx, work)
+
+
+@replies_app.callback()
+def replies(ctx: typer.Context, now: NowOption = None) -> None:
+    """Collect readers' replies from the configured mailboxes and print what was found."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from curator.replies import run_replies
+
+    def work() -> int:
+        config = _load(ctx)
+        report = run_replies(config, _now(now, config))
+        problems = {f"replies: {p.message}" for p in report.problems}
+        for line in report.lines():
+            typer.echo(line, err=line in problems)
+        return 1 if report.problems else 0
+
+    raise typer.Exit(_guard(ctx, work))
+
+
+@replies_app.command("rotate-key")
+def replies_rotate_key(ctx: typer.Context) -> None:
+    """Make a new key for reply tokens; the old one still matches replies for 60 days."""
+    from curator.replies import run_rotate_key
+
+    def work() -> None:
+        config = _load(ctx)
+        key = run_rotate_key(config, datetime.now(UTC))
+        typer.echo(f"new reply-token key {key.id}; the previous key still verifies for 60 days")
+
+    _guard(ctx, work)
+
+
+@app.command()
+def journal(
+    ctx: typer.Context,
+    reader: Annotated[
+        str | None, typer.Option("--reader", metavar="ADDR", help="Only this reader's answers.")
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="text, md (Markdown a reader can keep) or json.")
+    ] = "text",
+) -> None:
+    """Every answer readers gave, by date, issue and question."""
+    from curator.errors import ConfigError
+    from curator.replies import run_journal
+
+    def work() -> None:
+        if fmt not in ("text", "md", "json"):
+            raise ConfigError(f"{fmt!r} is not one of text, md, json", key="--format")
+        typer.echo(run_journal(_load(ctx), reader, fmt), nl=False)
+
+    _guard(ctx, work)
+
+
+@app.command()
+def readers(
+    ctx: typer.Context,
+    resubscribe: Annotated[
+        str | None,
+        typer.Option("--resubscribe", metavar="ADDR", help="Undo ADDR's unsubscribe."),
+    ] = None,
+) -> None:
+    """Every recipient: delivered and failed counts, last reply, unsubscribed or not."""
+    from curator.replies import run_readers
+
+    def work() -> None:
+        report = run_readers(_load(ctx), resubscribe)
+        if resubscribe is not None:
+            said = "resubscribed" if report.resubscribed else "was not unsubscribed"
+            typer.echo(f"{resubscribe}: {said}", err=True)
+        header = ("address", "in to", "delivered", "failed", "last reply", "unsubscribed")
+        rows = [
+            (r.address, "yes" if r.address in report.in_config else "no", str(r.delivered),
+             str(r.failed), f"{r.last_reply:%Y-%m-%d}" if r.last_reply else "-",
+             f"{r.unsubscribed_at:%Y-%m-%d}" if r.unsubscribed_at else "no")
+            for r in report.rows
+        ]  # fmt: skip
+        _print_rows(header, rows)
+
+    _guard(ctx, work)
+
+
+def _print_rows(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
+    """A table on a terminal; tab-separated rows with one header row otherwise."""
+    if not sys.stdout.isatty():
+        for row in (header, *rows):
+            typer.echo("\t".join(cell.replace("\t", " ") for cell in row))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table()
+    for column in header:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
 
 
 def main() -> None:

@@ -32,9 +32,12 @@ from curator.models import (
     EmptyWeek,
     FeedConfig,
     FetchConfig,
+    ImapConfig,
+    ImapTls,
     NewsletterConfig,
     PostmarkConfig,
     Question,
+    ReplyConfig,
     Security,
     SmtpConfig,
 )
@@ -248,7 +251,16 @@ def _optional(children: dict[str, _Node], key: str, convert: Callable[[_Node], T
 
 # ---------------------------------------------------------------- sections
 
-_TOP_KEYS = ("newsletter", "delivery", "fetch", "feeds", "questions", "templates", "archive")
+_TOP_KEYS = (
+    "newsletter",
+    "delivery",
+    "fetch",
+    "feeds",
+    "questions",
+    "templates",
+    "archive",
+    "replies",
+)
 _NEWSLETTER_KEYS = (
     "title",
     "from",
@@ -280,6 +292,10 @@ _FETCH_KEYS = (
 _FEED_KEYS = ("name", "url", "tags", "enabled", "max_posts")
 _QUESTION_KEYS = ("text", "themes")
 _ARCHIVE_KEYS = ("enabled", "dir", "url")
+_REPLIES_KEYS = ("address", "maildir", "imap", "postmark_inbound")
+_IMAP_KEYS = ("host", "port", "tls", "username", "folder", "delete", "timeout")
+# The token takes "+" and 34 characters; RFC 5321 allows 64 in a local part.
+MAX_REPLY_LOCAL = 64 - 1 - 34
 _SECRET_KEYS = ("password", "token", "api_key", "secret")
 
 
@@ -524,6 +540,61 @@ def _archive_url(r: _Reader, node: _Node) -> str | None:
     return url if url.endswith("/") else url + "/"
 
 
+def _replies(r: _Reader, node: _Node, env: Mapping[str, str], base: Path) -> ReplyConfig:
+    c = r.mapping(node, _REPLIES_KEYS)
+    if "address" not in c:
+        raise r.fail(
+            node,
+            "has no address",
+            hint="replies need `address: reflect@example.org`, the mailbox readers reply to",
+        )
+    address = _reply_address(r, c["address"])
+    folder = lambda n: base / r.string(n)  # noqa: E731 - a one-line converter
+    imap = c.get("imap")
+    return ReplyConfig(
+        address=address,
+        maildir=_optional(c, "maildir", folder, None),
+        imap=_imap(r, imap, env) if imap is not None and imap.value is not None else None,
+        postmark_inbound=_optional(c, "postmark_inbound", folder, None),
+    )
+
+
+def _reply_address(r: _Reader, node: _Node) -> str:
+    text = r.address(node)
+    addr = parseaddr(text)[1]
+    local = addr.rsplit("@", 1)[0]
+    if addr != text:
+        raise r.fail(node, f"{text!r} must be a bare address (local@domain), without a name")
+    if "+" in local:
+        raise r.fail(node, f"{text!r} must not hold a '+': curator adds +TOKEN itself")
+    if len(local) > MAX_REPLY_LOCAL:
+        raise r.fail(
+            node,
+            f"{text!r} has a local part longer than {MAX_REPLY_LOCAL} characters",
+            hint="the +TOKEN must still fit the 64-character limit of a local part",
+        )
+    return addr
+
+
+def _imap(r: _Reader, node: _Node, env: Mapping[str, str]) -> ImapConfig:
+    _refuse_secrets(r, node, "CURATOR_IMAP_PASSWORD")
+    c = r.mapping(node, _IMAP_KEYS)
+    if "host" not in c:
+        raise r.fail(node, "has no host", hint="for example `host: imap.example.org`")
+    tls = _optional(c, "tls", _pick(r, "implicit", "starttls", "none"), "implicit")
+    default_port = {"implicit": 993, "starttls": 143, "none": 143}[tls]
+    return ImapConfig(
+        host=r.single_line(c["host"]),
+        port=_optional(c, "port", _whole(r, 1, 65535), default_port),
+        tls=cast(ImapTls, tls),
+        username=_optional(c, "username", r.single_line, None),
+        password=env.get("CURATOR_IMAP_PASSWORD") or None,
+        folder=_optional(c, "folder", r.single_line, "INBOX"),
+        delete=_optional(c, "delete", r.boolean, False),
+        timeout=_optional(c, "timeout", r.number, 30.0),
+    )
+
+
 # ---------------------------------------------------------------- entry points
 
 
@@ -580,6 +651,11 @@ def _build(path: Path, document: Any, env: Mapping[str, str], state_path: Path |
         templates_dir=templates,
         archive_dir=_archive(r, top.get("archive", _Node(None, None, "archive")), base),
         archive_url=_archive_url(r, top.get("archive", _Node(None, None, "archive"))),
+        replies=(
+            _replies(r, top["replies"], env, base)
+            if "replies" in top and top["replies"].value is not None
+            else None
+        ),
     )
 
 

@@ -10,6 +10,7 @@ each into one clean line and the contract's exit code. Anything else is a bug::
     ├── DeliveryError            the mail server or outbox refused the message
     ├── ArchiveError             the web archive of sent issues cannot be written
     ├── PreviewError             the preview files cannot be written
+    ├── RepliesError             a replies mailbox cannot be read (a value in the report)
     ├── StoreError               the state file cannot be used
     │   └── BusyError            another curator run holds the state lock
     └── SourcesError             a feeds command cannot do what was asked (duplicate, no
@@ -84,6 +85,11 @@ class ArchiveError(CuratorError):
 
 class PreviewError(CuratorError):
     """The preview's files (``issue.html``, ``issue.txt``, ``issue.eml``) cannot be written."""
+
+
+class RepliesError(CuratorError):
+    """A mailbox of replies (IMAP, Maildir, Postmark inbound files) cannot be read. Collection
+    keeps it as a value in its report, so a send still goes out."""
 
 
 class StoreError(CuratorError):

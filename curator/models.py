@@ -2,6 +2,9 @@
 
 What came from a feed (:class:`EntryData`) is a different type from what the state holds
 (:class:`Post`, with curator's own timestamps), as in lemon24/reader.
+
+Longer than the ~450 lines a module should keep to, on purpose: it is only declarations, and
+one place for every value type keeps the stages from importing each other for a dataclass.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ EmptyWeek = Literal["skip", "question", "archive"]
 Security = Literal["starttls", "ssl", "none"]
 DeliveryMethod = Literal["outbox", "smtp", "postmark"]
 MediaKind = Literal["audio", "video"]
+ImapTls = Literal["implicit", "starttls", "none"]
 
 
 # ---------------------------------------------------------------- configuration
@@ -100,6 +104,40 @@ class FetchConfig:
 
 
 @dataclass(frozen=True)
+class ImapConfig:
+    """An IMAP mailbox that receives readers' replies."""
+
+    host: str
+    port: int = 993
+    tls: ImapTls = "implicit"
+    username: str | None = None
+    # Filled from CURATOR_IMAP_PASSWORD only; repr=False keeps it out of tracebacks and logs.
+    password: str | None = field(default=None, repr=False)
+    folder: str = "INBOX"
+    # Off by default: curator only reads; with it on, a message is deleted once it is stored.
+    delete: bool = False
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class ReplyConfig:
+    """The `replies:` section: where readers' answers arrive and are collected from."""
+
+    address: str  # the bare address (local@domain); Reply-To becomes local+TOKEN@domain
+    maildir: Path | None = None
+    imap: ImapConfig | None = None
+    postmark_inbound: Path | None = None  # a folder of Postmark inbound webhook JSON files
+
+    @property
+    def local(self) -> str:
+        return self.address.rsplit("@", 1)[0]
+
+    @property
+    def domain(self) -> str:
+        return self.address.rsplit("@", 1)[1]
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything feeds.yaml (plus the environment) says, validated."""
 
@@ -114,6 +152,7 @@ class Config:
     archive_dir: Path | None = None
     # Where the archive folder is published (archive.url), always ending in "/".
     archive_url: str | None = None
+    replies: ReplyConfig | None = None
 
     @property
     def base_dir(self) -> Path:
@@ -385,3 +424,50 @@ class QuestionUse:
     question: str
     period: str
     used_at: datetime
+
+
+# ---------------------------------------------------------------- replies
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One reader's reply to one issue, as the state keeps it."""
+
+    reader: str
+    issue_id: int
+    period: str
+    issue_date: datetime
+    question: str | None
+    received_at: datetime
+    text: str
+    sender: str | None = None
+
+
+@dataclass(frozen=True)
+class ReaderSummary:
+    """What `curator readers` shows for one address."""
+
+    address: str
+    delivered: int
+    failed: int
+    last_reply: datetime | None
+    unsubscribed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SourceCursor:
+    """How far an IMAP mailbox has been read: its UIDVALIDITY and the last UID seen."""
+
+    uidvalidity: int
+    last_uid: int
+
+
+@dataclass(frozen=True)
+class PersonalCopy:
+    """The per-reader parts of one delivery, rendered and stored before anything is sent:
+    the personal block (HTML and text, empty when nothing is given back) and the extra
+    headers (Reply-To, List-Unsubscribe)."""
+
+    html: str = ""
+    text: str = ""
+    headers: tuple[tuple[str, str], ...] = ()

@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from curator.answers import PersonalParts
 from curator.errors import ConfigError, RenderError
 from curator.models import ArchivedIssue, IssueDraft, NewsletterConfig, Post, RenderedIssue
 from curator.normalize import cut_text, xml_safe
@@ -205,11 +206,14 @@ def render_issue(
     sources: Sequence[SourceNote] = (),
     templates_dir: Path | None = None,
     archive_url: str | None = None,
+    personal_marker: bool = False,
 ) -> RenderedIssue:
     """Render ``draft``; trims excerpts (never posts first) to keep the HTML unclipped.
 
     With ``archive_url`` (where the archive folder is published, ending in "/"), the issue
-    links to its own web page there."""
+    links to its own web page there. With ``personal_marker`` the HTML and text carry
+    :data:`PERSONAL_MARKER_HTML` and :data:`PERSONAL_MARKER_TEXT` under the question, where
+    each reader's block goes."""
     import jinja2
 
     try:
@@ -233,6 +237,7 @@ def render_issue(
         context = _context(
             draft, newsletter, sources, subject, posts, more, chars, note, archive_url, thumbs
         )
+        context["personal_marker"] = personal_marker
         return context, _inline_css(_render(html_template, context))
 
     fit = _fit_size(draft, build)
@@ -493,3 +498,43 @@ def render_archive(
             lambda m: m.group(0) + nav, page, count=1
         )
     return files
+
+
+# ---------------------------------------------------------------- per-reader parts
+
+# Where the shared body of an issue takes each reader's personal block (beside the question).
+# The issue templates write them only when rendered with ``personal_marker=True``.
+PERSONAL_MARKER_HTML = "<!--curator:personal-->"
+PERSONAL_MARKER_TEXT = "[[curator:personal]]"
+
+
+def render_personal(parts: PersonalParts, templates_dir: Path | None = None) -> tuple[str, str]:
+    """One reader's block of earlier answers as (html, text); both empty when there is none.
+
+    The answers are the reader's text: the HTML template escapes them like any other value."""
+    if parts.empty:
+        return "", ""
+    env = _environment(templates_dir)
+    previous = parts.previous
+    context: dict[str, Any] = {
+        "previous": previous,
+        "previous_lead": (
+            "Last week you answered" if previous and previous.question else "Last week you wrote"
+        ),
+        "earlier": parts.earlier,
+        "earlier_label": parts.earlier_label,
+    }
+    html = _render(env.get_template("personal.html.j2"), context).strip()
+    text = _render(env.get_template("personal.txt.j2"), context).strip("\n")
+    return html, text
+
+
+def insert_personal(shared: str, block: str, kind: str) -> str:
+    """The shared body (``kind`` "html" or "text") with one reader's block in place of the
+    marker; an empty block removes the marker and its line."""
+    marker = PERSONAL_MARKER_HTML if kind == "html" else PERSONAL_MARKER_TEXT
+    if not block:
+        return shared.replace(marker + "\n", "").replace(marker, "")
+    if kind == "text":
+        block = "\n" + block.strip("\n")
+    return shared.replace(marker, block, 1)

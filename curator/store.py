@@ -23,11 +23,15 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from curator.errors import BusyError, StoreError
 from curator.models import (
+    Answer,
     DeliveryRow,
     DeliveryStatus,
     EntryData,
     FetchResult,
+    PersonalCopy,
     Post,
+    ReaderSummary,
+    SourceCursor,
     StoredIssue,
     Validators,
 )
@@ -36,6 +40,7 @@ from curator.models import (
 from curator.models import FeedHealth as FeedHealth  # noqa: PLC0414 - explicit re-export
 from curator.models import IssueSummary as IssueSummary  # noqa: PLC0414 - explicit re-export
 from curator.models import QuestionUse as QuestionUse  # noqa: PLC0414 - explicit re-export
+from curator.tokens import TokenKey, new_secret
 
 SCHEMA = """
 CREATE TABLE feeds (
@@ -124,6 +129,47 @@ MIGRATIONS: tuple[str, ...] = (
     "ALTER TABLE entries ADD COLUMN media_kind TEXT;"
     "ALTER TABLE entries ADD COLUMN image_width INTEGER;"
     "ALTER TABLE entries ADD COLUMN image_height INTEGER",
+    # 4: the reflection loop: readers, their replies, where replies were read up to, and
+    # the keys that sign reply tokens. Addresses and replies live only here, never in logs.
+    """
+    CREATE TABLE readers (
+        id              INTEGER PRIMARY KEY,
+        address         TEXT NOT NULL UNIQUE,
+        created_at      TEXT NOT NULL,
+        unsubscribed_at TEXT
+    );
+    CREATE TABLE replies (
+        id          INTEGER PRIMARY KEY,
+        reader_id   INTEGER NOT NULL REFERENCES readers (id),
+        issue_id    INTEGER NOT NULL REFERENCES issues (id),
+        received_at TEXT NOT NULL,
+        text        TEXT NOT NULL,
+        sender      TEXT,
+        message_id  TEXT NOT NULL
+    );
+    CREATE INDEX replies_reader ON replies (reader_id, issue_id);
+    -- every message handled (answer, unsubscribe or ignored), so none is counted twice
+    CREATE TABLE reply_messages (
+        message_id TEXT PRIMARY KEY,
+        outcome    TEXT NOT NULL,
+        seen_at    TEXT NOT NULL
+    );
+    CREATE TABLE reply_sources (
+        source      TEXT PRIMARY KEY,
+        uidvalidity INTEGER NOT NULL,
+        last_uid    INTEGER NOT NULL
+    );
+    CREATE TABLE reply_keys (
+        id         INTEGER PRIMARY KEY,
+        secret     BLOB NOT NULL,
+        created_at TEXT NOT NULL,
+        retired_at TEXT
+    );
+    -- each reader's own parts of a frozen issue, so a resend after a crash sends the same copy
+    ALTER TABLE deliveries ADD COLUMN personal_html TEXT;
+    ALTER TABLE deliveries ADD COLUMN personal_text TEXT;
+    ALTER TABLE deliveries ADD COLUMN personal_headers TEXT
+    """,
 )
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 
@@ -616,6 +662,272 @@ class Store:
             QuestionUse(row["question"], row["period"], datetime.fromisoformat(row["used_at"]))
             for row in rows
         ]
+
+    # ------------------------------------------------------------ readers and replies
+
+    @_mapped
+    def reader_ids(self, addresses: Sequence[str], now: datetime) -> dict[str, int]:
+        """Each address's reader id (its bare address, lower case, is the key), creating
+        the readers not yet known."""
+        bare = {a: _bare(a) for a in addresses}
+        with self.transaction():
+            self.db.executemany(
+                "INSERT INTO readers (address, created_at) VALUES (?, ?) "
+                "ON CONFLICT (address) DO NOTHING",
+                [(b, _iso(now)) for b in dict.fromkeys(bare.values())],
+            )
+            ids = {
+                row["address"]: int(row["id"])
+                for row in self.db.execute("SELECT id, address FROM readers")
+            }
+        return {a: ids[b] for a, b in bare.items()}
+
+    @_mapped
+    def reader_address(self, reader_id: int) -> str | None:
+        row = self.db.execute("SELECT address FROM readers WHERE id = ?", (reader_id,))
+        found = row.fetchone()
+        return str(found[0]) if found else None
+
+    @_mapped
+    def unsubscribed(self) -> set[str]:
+        """The bare, lower-case addresses of readers who unsubscribed."""
+        rows = self.db.execute("SELECT address FROM readers WHERE unsubscribed_at IS NOT NULL")
+        return {str(row[0]) for row in rows}
+
+    @_mapped
+    def resubscribe(self, address: str) -> bool:
+        """Clear an unsubscribe; False when that address never unsubscribed."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "UPDATE readers SET unsubscribed_at = NULL "
+                "WHERE address = ? AND unsubscribed_at IS NOT NULL",
+                (_bare(address),),
+            )
+        return cursor.rowcount > 0
+
+    @_mapped
+    def seen_messages(self, message_ids: Sequence[str]) -> set[str]:
+        """Which of ``message_ids`` were handled by an earlier collection."""
+        found: set[str] = set()
+        for start in range(0, len(message_ids), 500):
+            chunk = list(message_ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT message_id FROM reply_messages WHERE message_id IN ({marks})",  # noqa: S608 - only placeholders
+                chunk,
+            )
+            found.update(str(row[0]) for row in rows)
+        return found
+
+    @_mapped
+    def record_reply_message(
+        self,
+        message_id: str,
+        outcome: str,
+        now: datetime,
+        *,
+        reader_id: int | None = None,
+        issue_id: int | None = None,
+        text: str | None = None,
+        sender: str | None = None,
+        received_at: datetime | None = None,
+        unsubscribe: bool = False,
+    ) -> str:
+        """Handle one incoming message in one transaction; return its outcome.
+
+        An answer is stored only when its reader and issue exist (else the outcome becomes
+        ``ignored``); a message seen before changes nothing and returns ``duplicate``."""
+        with self.transaction():
+            seen = self.db.execute(
+                "SELECT 1 FROM reply_messages WHERE message_id = ?", (message_id,)
+            ).fetchone()
+            if seen:
+                return "duplicate"
+            if reader_id is not None:
+                reader = self.db.execute(
+                    "SELECT 1 FROM readers WHERE id = ?", (reader_id,)
+                ).fetchone()
+                issue = (
+                    self.db.execute("SELECT 1 FROM issues WHERE id = ?", (issue_id,)).fetchone()
+                    if text is not None
+                    else True
+                )
+                if not reader or not issue:
+                    outcome, reader_id, text, unsubscribe = "ignored", None, None, False
+            if reader_id is not None and text is not None:
+                self.db.execute(
+                    """INSERT INTO replies (reader_id, issue_id, received_at, text, sender,
+                         message_id) VALUES (?, ?, ?, ?, ?, ?)""",
+                    (reader_id, issue_id, _iso(received_at or now), text, sender, message_id),
+                )
+            if reader_id is not None and unsubscribe:
+                self.db.execute(
+                    "UPDATE readers SET unsubscribed_at = COALESCE(unsubscribed_at, ?) "
+                    "WHERE id = ?",
+                    (_iso(now), reader_id),
+                )
+            self.db.execute(
+                "INSERT INTO reply_messages (message_id, outcome, seen_at) VALUES (?, ?, ?)",
+                (message_id, outcome, _iso(now)),
+            )
+        return outcome
+
+    @_mapped
+    def answers(self, address: str | None = None) -> list[Answer]:
+        """Every stored answer (of one reader, when given), oldest issue first."""
+        where, params = ("WHERE r.address = ?", (_bare(address),)) if address else ("", ())
+        rows = self.db.execute(
+            f"""SELECT r.address, i.id AS issue_id, i.period, i.built_at, i.question,
+                       a.received_at, a.text, a.sender
+                FROM replies a JOIN readers r ON r.id = a.reader_id
+                JOIN issues i ON i.id = a.issue_id {where}
+                ORDER BY i.built_at, a.received_at, a.id""",  # noqa: S608 - fixed fragments only
+            params,
+        )
+        return [
+            Answer(
+                reader=row["address"],
+                issue_id=row["issue_id"],
+                period=row["period"],
+                issue_date=datetime.fromisoformat(row["built_at"]),
+                question=row["question"],
+                received_at=datetime.fromisoformat(row["received_at"]),
+                text=row["text"],
+                sender=row["sender"],
+            )
+            for row in rows
+        ]
+
+    @_mapped
+    def reader_summaries(self) -> list[ReaderSummary]:
+        """Every address ever sent to or known as a reader, with its counts. A recipient
+        written with a display name counts as its bare address."""
+        counts: dict[str, list[int]] = {}
+        for row in self.db.execute(
+            "SELECT recipient, SUM(status = 'sent'), SUM(status = 'failed') "
+            "FROM deliveries GROUP BY recipient"
+        ):
+            sent_failed = counts.setdefault(_bare(row[0]), [0, 0])
+            sent_failed[0] += int(row[1] or 0)
+            sent_failed[1] += int(row[2] or 0)
+        readers = {
+            row["address"]: row
+            for row in self.db.execute(
+                """SELECT r.address, r.unsubscribed_at, MAX(p.received_at) AS last_reply
+                   FROM readers r LEFT JOIN replies p ON p.reader_id = r.id GROUP BY r.id"""
+            )
+        }
+        summaries = []
+        for address in sorted(set(counts) | set(readers)):
+            delivered, failed = counts.get(address, [0, 0])
+            reader = readers.get(address)
+            summaries.append(
+                ReaderSummary(
+                    address=address,
+                    delivered=delivered,
+                    failed=failed,
+                    last_reply=_time(reader["last_reply"]) if reader else None,
+                    unsubscribed_at=_time(reader["unsubscribed_at"]) if reader else None,
+                )
+            )
+        return summaries
+
+    @_mapped
+    def source_cursor(self, source: str) -> SourceCursor | None:
+        row = self.db.execute(
+            "SELECT uidvalidity, last_uid FROM reply_sources WHERE source = ?", (source,)
+        ).fetchone()
+        return SourceCursor(int(row[0]), int(row[1])) if row else None
+
+    @_mapped
+    def save_source_cursor(self, source: str, cursor: SourceCursor) -> None:
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO reply_sources (source, uidvalidity, last_uid) VALUES (?, ?, ?) "
+                "ON CONFLICT (source) DO UPDATE SET uidvalidity = excluded.uidvalidity, "
+                "last_uid = excluded.last_uid",
+                (source, cursor.uidvalidity, cursor.last_uid),
+            )
+
+    @_mapped
+    def save_personal_copies(self, issue_id: int, copies: dict[str, PersonalCopy]) -> None:
+        """Store each recipient's own parts on their delivery row. Called inside the
+        transaction that freezes the issue (it joins it), so parts and issue land together."""
+        with self.transaction():
+            self.db.executemany(
+                """UPDATE deliveries SET personal_html = ?, personal_text = ?,
+                     personal_headers = ? WHERE issue_id = ? AND recipient = ?""",
+                [
+                    (c.html, c.text, json.dumps([list(h) for h in c.headers]), issue_id, r)
+                    for r, c in copies.items()
+                ],
+            )
+
+    @_mapped
+    def personal_copies(self, issue_id: int) -> dict[str, PersonalCopy]:
+        """The stored per-reader parts of an issue, by recipient (absent: none stored)."""
+        rows = self.db.execute(
+            """SELECT recipient, personal_html, personal_text, personal_headers
+               FROM deliveries WHERE issue_id = ? AND personal_headers IS NOT NULL""",
+            (issue_id,),
+        )
+        return {
+            row["recipient"]: PersonalCopy(
+                html=row["personal_html"] or "",
+                text=row["personal_text"] or "",
+                headers=tuple((str(k), str(v)) for k, v in json.loads(row["personal_headers"])),
+            )
+            for row in rows
+        }
+
+    # ------------------------------------------------------------ reply token keys
+
+    @_mapped
+    def token_keys(self) -> list[TokenKey]:
+        """Every signing key, newest first."""
+        rows = self.db.execute("SELECT * FROM reply_keys ORDER BY id DESC")
+        return [
+            TokenKey(
+                id=int(row["id"]),
+                secret=bytes(row["secret"]),
+                created_at=datetime.fromisoformat(row["created_at"]),
+                retired_at=_time(row["retired_at"]),
+            )
+            for row in rows
+        ]
+
+    @_mapped
+    def signing_key(self, now: datetime) -> TokenKey:
+        """The key that signs new tokens, made on first use."""
+        with self.transaction():
+            row = self.db.execute(
+                "SELECT id FROM reply_keys WHERE retired_at IS NULL ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+            if row is None:
+                self.db.execute(
+                    "INSERT INTO reply_keys (secret, created_at) VALUES (?, ?)",
+                    (new_secret(), _iso(now)),
+                )
+        return next(k for k in self.token_keys() if k.retired_at is None)
+
+    @_mapped
+    def rotate_token_key(self, now: datetime) -> TokenKey:
+        """Retire the signing key (it still verifies for a grace period) and make a new one."""
+        with self.transaction():
+            self.db.execute(
+                "UPDATE reply_keys SET retired_at = ? WHERE retired_at IS NULL", (_iso(now),)
+            )
+            self.db.execute(
+                "INSERT INTO reply_keys (secret, created_at) VALUES (?, ?)",
+                (new_secret(), _iso(now)),
+            )
+        return next(k for k in self.token_keys() if k.retired_at is None)
+
+
+def _bare(address: str) -> str:
+    from email.utils import parseaddr
+
+    return (parseaddr(address)[1] or address).strip().lower()
 
 
 def _post(row: sqlite3.Row) -> Post:

@@ -364,6 +364,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "CURATOR_TO",
         "CURATOR_SMTP_PASSWORD",
         "CURATOR_POSTMARK_TOKEN",
+        "CURATOR_IMAP_PASSWORD",
         "CURATOR_NOW",
         # A test of a send must not turn into a test of the CI refusal because it runs in CI.
         "CI",

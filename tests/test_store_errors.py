@@ -14,7 +14,7 @@ import pytest
 
 from conftest import run_cli, write_config
 from curator.errors import StoreError
-from curator.models import FeedConfig, FetchResult
+from curator.models import FeedConfig, FetchResult, SourceCursor
 from curator.store import Store
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -51,6 +51,21 @@ CALLS: dict[str, Callable[[Store], Any]] = {
     "mark_delivery": lambda s: s.mark_delivery(1, "a@example.org", "sent", "250 ok", NOW),
     "history": lambda s: s.history(),
     "question_uses": lambda s: s.question_uses(),
+    "reader_ids": lambda s: s.reader_ids(["a@example.org"], NOW),
+    "reader_address": lambda s: s.reader_address(1),
+    "unsubscribed": lambda s: s.unsubscribed(),
+    "resubscribe": lambda s: s.resubscribe("a@example.org"),
+    "seen_messages": lambda s: s.seen_messages(["<m@x>"]),
+    "record_reply_message": lambda s: s.record_reply_message("<m@x>", "ignored", NOW),
+    "answers": lambda s: s.answers(),
+    "reader_summaries": lambda s: s.reader_summaries(),
+    "source_cursor": lambda s: s.source_cursor("imap"),
+    "save_source_cursor": lambda s: s.save_source_cursor("imap", SourceCursor(1, 1)),
+    "save_personal_copies": lambda s: s.save_personal_copies(1, {}),
+    "personal_copies": lambda s: s.personal_copies(1),
+    "token_keys": lambda s: s.token_keys(),
+    "signing_key": lambda s: s.signing_key(NOW),
+    "rotate_token_key": lambda s: s.rotate_token_key(NOW),
 }
 # Opening maps its own errors; closing and the transaction's BEGIN/COMMIT are tested apart.
 NOT_QUERIES = {"open", "close", "transaction"}

@@ -1,0 +1,244 @@
+"""Collecting replies from a real IMAP server: pymap (its in-memory dict backend) started on
+127.0.0.1 by a fixture, with replies appended over IMAP as a mail server would deliver them."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import socket
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import trustme
+from imapclient import IMAPClient
+
+from conftest import free_port, wait_for
+from curator.models import Config, ImapConfig
+from curator.replies import CollectReport, ImapSource, collect_replies
+from curator.reply_text import MAX_MESSAGE_BYTES
+from curator.store import Store
+from reply_kit import ADDRESS, freeze, replies_config, reply_email, reply_to
+
+NOW = datetime(2026, 3, 4, 8, 0, tzinfo=UTC)
+USER, PASSWORD = "reflect", "demo-secret-pw"
+_folders = itertools.count()
+
+
+@dataclass
+class ImapServer:
+    port: int
+    context: ssl.SSLContext
+
+    def client(self) -> IMAPClient:
+        client = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=5)
+        client.starttls(self.context)
+        client.login(USER, PASSWORD)
+        return client
+
+    def append(self, folder: str, *messages: bytes) -> None:
+        client = self.client()
+        try:
+            for raw in messages:
+                client.append(folder, raw)
+        finally:
+            client.logout()
+
+    def new_folder(self) -> str:
+        name = f"Replies{next(_folders)}"
+        client = self.client()
+        try:
+            client.create_folder(name)
+        finally:
+            client.logout()
+        return name
+
+    def rebuild(self, folder: str) -> None:
+        """Delete and re-create the folder: the server gives it a new UIDVALIDITY."""
+        client = self.client()
+        try:
+            client.delete_folder(folder)
+            client.create_folder(folder)
+        finally:
+            client.logout()
+
+    def uids(self, folder: str) -> list[int]:
+        client = self.client()
+        try:
+            client.select_folder(folder, readonly=True)
+            return list(client.search(["ALL"]))
+        finally:
+            client.logout()
+
+
+def _accepts(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+        return True
+    return False
+
+
+@pytest.fixture(scope="module")
+def imap_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ImapServer]:
+    """pymap on 127.0.0.1 offering STARTTLS with a throwaway CA, one demo user."""
+    folder = tmp_path_factory.mktemp("imap")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert.private_key_pem.write_to_path(str(folder / "key.pem"))
+    cert.cert_chain_pems[0].write_to_path(str(folder / "cert.pem"))
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from pymap.main import main; main()",
+         "--host", "127.0.0.1", "--port", str(port),
+         "--cert", str(folder / "cert.pem"), "--key", str(folder / "key.pem"),
+         "dict", "--demo-user", USER, "--demo-password", PASSWORD],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        if not wait_for(lambda: _accepts(port), timeout=20):
+            pytest.fail("pymap did not start")
+        context = ssl.create_default_context()
+        ca.configure_trust(context)
+        yield ImapServer(port, context)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _config(tmp_path: Path, server: ImapServer, folder: str, **imap: object) -> Config:
+    settings: dict[str, object] = {
+        "host": "127.0.0.1", "port": server.port, "tls": "starttls", "username": USER,
+        "password": PASSWORD, "folder": folder, "timeout": 5.0,
+    }  # fmt: skip
+    settings.update(imap)
+    return replies_config(tmp_path, imap=ImapConfig(**settings))  # type: ignore[arg-type] # test kwargs
+
+
+def _collect(config: Config, store: Store, server: ImapServer) -> CollectReport:
+    assert config.replies is not None and config.replies.imap is not None
+    source = ImapSource(config.replies.imap, ssl_context=server.context)
+    return collect_replies(config, store, NOW, sources=[source])
+
+
+def test_imap_first_then_nothing_new_then_uidvalidity_change(
+    tmp_path: Path, imap_server: ImapServer
+) -> None:
+    """First run stores the answer; the second reads nothing; a rebuilt folder (new
+    UIDVALIDITY) is read again without storing any answer twice."""
+    folder = imap_server.new_folder()
+    config = _config(tmp_path, imap_server, folder)
+    with Store.open(tmp_path / "state.db") as store:
+        issue = freeze(store, "2026-W10", NOW, "How are you going to do it?", "ann@example.com")
+        to = reply_to(store, issue, "ann@example.com", NOW)
+        first_reply = reply_email(to, "I will hand the budget review to Sam.\n\n> quoted")
+        imap_server.append(
+            folder, first_reply, reply_email(ADDRESS, "no token", message_id="<n@x>")
+        )
+
+        first = _collect(config, store, imap_server)
+        second = _collect(config, store, imap_server)
+        imap_server.rebuild(folder)
+        imap_server.append(
+            folder, first_reply, reply_email(to, "And Friday too.", message_id="<r3@x>")
+        )
+        third = _collect(config, store, imap_server)
+        answers = [a.text for a in store.answers("ann@example.com")]
+
+    assert (first.answers, first.ignored, first.problems) == (1, 1, ())
+    assert (second.answers, second.ignored, second.already_seen) == (0, 0, 0)
+    assert (third.answers, third.already_seen) == (1, 1)
+    assert answers == ["I will hand the budget review to Sam.", "And Friday too."]
+    assert len(imap_server.uids(folder)) == 2  # nothing deleted without `delete: true`
+
+
+def test_imap_reply_with_attachment_and_html_only_reply(
+    tmp_path: Path, imap_server: ImapServer
+) -> None:
+    """The words of a reply with a PDF attached, and of an HTML-only reply, are stored as text."""
+    folder = imap_server.new_folder()
+    config = _config(tmp_path, imap_server, folder)
+    with Store.open(tmp_path / "state.db") as store:
+        a = freeze(store, "2026-W10", NOW, "Q?", "ann@example.com", "bob@example.com")
+        imap_server.append(
+            folder,
+            reply_email(
+                reply_to(store, a, "ann@example.com", NOW),
+                "See my notes attached.",
+                attachment=b"%PDF-1.4 not text",
+            ),
+            reply_email(
+                reply_to(store, a, "bob@example.com", NOW),
+                "",
+                sender="bob@example.com",
+                message_id="<h@x>",
+                html="<div>Leading, <i>mostly</i> &amp; gladly.</div>"
+                '<blockquote class="gmail_quote">Q?</blockquote>',
+            ),
+        )
+        report = _collect(config, store, imap_server)
+        answers = {a.reader: a.text for a in store.answers()}
+    assert report.answers == 2
+    assert answers == {
+        "ann@example.com": "See my notes attached.",
+        "bob@example.com": "Leading, mostly & gladly.",
+    }
+
+
+def test_imap_delete_true_removes_collected_messages(
+    tmp_path: Path, imap_server: ImapServer
+) -> None:
+    """With delete: true a stored message is deleted from the mailbox."""
+    folder = imap_server.new_folder()
+    config = _config(tmp_path, imap_server, folder, delete=True)
+    with Store.open(tmp_path / "state.db") as store:
+        issue = freeze(store, "2026-W10", NOW, "Q?", "ann@example.com")
+        imap_server.append(folder, reply_email(reply_to(store, issue, "ann@example.com", NOW), "Y"))
+        report = _collect(config, store, imap_server)
+    assert report.answers == 1
+    assert imap_server.uids(folder) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"password": "wrong-password"}, "LoginError"),
+        ({"port": 1}, "Error"),
+        ({"folder": "NoSuchFolder"}, "NoSuchFolder"),
+        ({"password": None}, "no password"),
+    ],
+    ids=["bad-password", "closed-port", "no-folder", "no-password"],
+)
+def test_unreachable_imap_is_a_problem_not_a_crash(
+    tmp_path: Path, imap_server: ImapServer, change: dict[str, object], expected: str
+) -> None:
+    """A mailbox that cannot be read is one problem line naming the mailbox, never the secret."""
+    settings = {"folder": "INBOX", **change}
+    folder = str(settings.pop("folder"))
+    config = _config(tmp_path, imap_server, folder, **settings)
+    with Store.open(tmp_path / "state.db") as store:
+        report = _collect(config, store, imap_server)
+    problems = report.problems
+    assert len(problems) == 1 and expected in problems[0].message
+    assert "wrong-password" not in problems[0].message and PASSWORD not in problems[0].message
+    assert USER not in problems[0].message
+
+
+def test_imap_message_over_the_bound_is_counted_not_read(
+    tmp_path: Path, imap_server: ImapServer
+) -> None:
+    """A reply over 1 MB is skipped by its size, counted, and not read again next time."""
+    folder = imap_server.new_folder()
+    config = _config(tmp_path, imap_server, folder)
+    with Store.open(tmp_path / "state.db") as store:
+        issue = freeze(store, "2026-W10", NOW, "Q?", "ann@example.com")
+        to = reply_to(store, issue, "ann@example.com", NOW)
+        imap_server.append(folder, reply_email(to, "x" * (MAX_MESSAGE_BYTES + 10)))
+        first = _collect(config, store, imap_server)
+        second = _collect(config, store, imap_server)
+    assert (first.answers, first.too_large) == (0, 1)
+    assert (second.answers, second.too_large) == (0, 0)
