@@ -364,8 +364,11 @@ def run_send(
     *,
     client: httpx.AsyncClient | None = None,
     sender: Sender | None = None,
+    progress: Progress | None = None,
 ) -> SendReport:
-    """``curator send``: fetch, build this period's issue, freeze it, deliver it, record it."""
+    """``curator send``: fetch, build this period's issue, freeze it, deliver it, record it.
+
+    ``progress`` is called once per feed as its fetch ends (the CLI draws a bar with it)."""
     recipients = _distinct(options.to or config.newsletter.to)
     if not recipients:
         raise ConfigError(
@@ -385,7 +388,15 @@ def run_send(
             for owed in store.issues_with_pending(period.key, since=now - OWED_HORIZON):
                 earlier.append(_complete(config, store, owed, now, sender))
         report = _send_period(
-            config, store, options, period, recipients, now, client=client, sender=sender
+            config,
+            store,
+            options,
+            period,
+            recipients,
+            now,
+            client=client,
+            sender=sender,
+            progress=progress,
         )
     if not earlier:
         return report
@@ -428,6 +439,7 @@ def _send_period(  # noqa: PLR0917 - the private body of run_send
     *,
     client: httpx.AsyncClient | None,
     sender: Sender | None,
+    progress: Progress | None = None,
 ) -> SendReport:
     """Send (or complete, or skip) the issue of ``period``."""
     from curator.deliver import make_sender
@@ -437,7 +449,7 @@ def _send_period(  # noqa: PLR0917 - the private body of run_send
     if record and frozen is not None and not options.force:
         return _complete(config, store, frozen, now, sender)
 
-    outcomes = fetch_feeds(config, store, now, client=client)
+    outcomes = fetch_feeds(config, store, now, client=client, progress=progress)
     lines = _feed_lines(outcomes)
     all_failed = bool(outcomes) and all(not o.ok for o in outcomes)
     keep = frozen.question if frozen is not None else None
@@ -718,6 +730,7 @@ def run_preview(
     out_dir: Path,
     *,
     client: httpx.AsyncClient | None = None,
+    progress: Progress | None = None,
 ) -> PreviewReport:
     """``curator preview``: the issue send would send now, written to files, not recorded."""
     _check_ready(config, delivering=False)
@@ -729,7 +742,7 @@ def run_preview(
             subject, html, text = frozen.subject, frozen.html, frozen.text
             lines.append(f"{period.key} is already built (round {frozen.round}): showing it")
         else:
-            outcomes = fetch_feeds(config, store, now, client=client)
+            outcomes = fetch_feeds(config, store, now, client=client, progress=progress)
             lines += _feed_lines(outcomes)
             draft = draft_issue(config, store, now, period)
             if draft is None or (not draft.posts and draft.question is None):
@@ -780,18 +793,29 @@ class QuestionRow:
     used_in_cycle: bool
     is_next: bool
     reason: str | None = None
+    # "this period" for the question this period's issue already carries, "next" for the one
+    # the next issue to be built will carry, else empty.
+    mark: str = ""
 
 
 def run_questions(config: Config, now: datetime) -> list[QuestionRow]:
-    """``curator questions``: the bank, when each was last used, and which comes next."""
+    """``curator questions``: the bank, when each was last used, and which comes next.
+
+    Once this period's issue is built, its question is marked "this period" and "next" is
+    the one the following period would take (in the listed order: its posts are not known)."""
     period = select.period_for(now, config.newsletter.cadence, config.newsletter.timezone)
     with Store.open(config.state_path) as store:
         uses = store.question_uses()
         frozen = store.latest_issue(period.key)
         history = [u.question for u in uses]
+        current: QuestionChoice | None = None
         upcoming: QuestionChoice | None
         if frozen is not None and frozen.question is not None:
-            upcoming = QuestionChoice(frozen.question, f"this period's ({period.key}) question")
+            current = QuestionChoice(frozen.question, f"the question of {period.key}'s issue")
+            after = history if frozen.question in history else [*history, frozen.question]
+            upcoming = select.choose_question(config.questions, after, [])
+            if upcoming is not None:
+                upcoming = replace(upcoming, reason=f"next period's; {upcoming.reason}")
         else:
             # What `send` would pick now, from the posts it would send now.
             draft = draft_issue(config, store, now, period)
@@ -802,14 +826,23 @@ def run_questions(config: Config, now: datetime) -> list[QuestionRow]:
     last_used: dict[str, str] = {}
     for use in uses:
         last_used[use.question] = f"{use.period} ({use.used_at:%Y-%m-%d})"
-    return [
-        QuestionRow(
-            text=q.text,
-            themes=q.themes,
-            last_used=last_used.get(q.text),
-            used_in_cycle=q.text in used,
-            is_next=upcoming is not None and upcoming.text == q.text,
-            reason=upcoming.reason if upcoming is not None and upcoming.text == q.text else None,
+    rows = []
+    for q in config.questions:
+        marked = [
+            (mark, choice)
+            for mark, choice in (("this period", current), ("next", upcoming))
+            if choice is not None and choice.text == q.text
+        ]
+        mark, choice = marked[0] if marked else ("", None)
+        rows.append(
+            QuestionRow(
+                text=q.text,
+                themes=q.themes,
+                last_used=last_used.get(q.text),
+                used_in_cycle=q.text in used,
+                is_next=mark == "next",
+                reason=choice.reason if choice is not None else None,
+                mark=mark,
+            )
         )
-        for q in config.questions
-    ]
+    return rows

@@ -64,6 +64,7 @@ class Listed:
     index: int
     name: str
     url: str
+    named: bool = True  # False: the file gives no name; ``name`` is the host
 
 
 def _digest(data: bytes) -> str:
@@ -144,11 +145,13 @@ def listed_feeds(text: str, display: str) -> list[Listed]:
     listed: list[Listed] = []
     for index, item in enumerate(feeds if isinstance(feeds, list) else []):
         if isinstance(item, str):
-            listed.append(Listed(index, urlsplit(item).hostname or item, item))
+            listed.append(Listed(index, urlsplit(item).hostname or item, item, named=False))
         elif isinstance(item, dict) and isinstance(item.get("url"), str):
             url = item["url"].strip()
             name = item.get("name")
-            listed.append(Listed(index, str(name).strip() if name else _host(url), url))
+            listed.append(
+                Listed(index, str(name).strip() if name else _host(url), url, named=bool(name))
+            )
     return listed
 
 
