@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from curator import discover, sources
 from curator import normalize as nz
-from curator.config import load_config, url_problem
+from curator.config import likely_url, load_config, url_problem
 from curator.errors import ConfigError, CuratorError, ParseError, SourcesError
 from curator.models import Config, FeedConfig, FetchConfig, FetchResult, Validators
 from curator.store import FeedHealth, Store
@@ -221,9 +221,19 @@ def run_feeds_add(
 ) -> FeedsReport:
     """``curator feeds add``: find the feed behind ``url`` and append it to feeds.yaml."""
     url = url.strip()
+    assumed: list[str] = []
     problem = url_problem(url)
+    guess = likely_url(url) if problem else None
+    if guess:
+        # A bare address (example.org/feed) is what people type; https is the safe reading.
+        assumed.append(f"no scheme given: assuming {guess}")
+        url, problem = guess, None
     if problem:
-        raise ConfigError(f"{url!r} {problem}", key="URL")
+        raise ConfigError(
+            f"{url!r} {problem}",
+            key="URL",
+            hint="give the feed's or the site's whole address: https://...",
+        )
     tags = tuple(dict.fromkeys(t.strip() for t in tags if t.strip()))
     original = sources.read_feeds_file(path)
     listed = sources.listed_feeds(original.text, original.display)
@@ -246,7 +256,10 @@ def run_feeds_add(
     feed = FeedConfig(feed_name, main.url, tags)
     edited = sources.add_feeds(original.text, original.display, [feed])
     sources.write_feeds_file(original, edited.text)
-    lines = [f"added {feed_name!r}: {main.url} ({main.kind}, {main.posts} posts, via {main.via})"]
+    lines = [
+        *assumed,
+        f"added {feed_name!r}: {main.url} ({main.kind}, {main.posts} posts, via {main.via})",
+    ]
     for other in found.others:
         label = f" {other.title!r}" if other.title else ""
         lines.append(f"  the site also offers{label}: {other.url} ({other.kind})")
