@@ -165,7 +165,8 @@ def print_table(
     reads rows only. Columns named in ``narrow`` (counts, short codes) are never wrapped."""
     from rich.console import Console
 
-    out = Console(highlight=False)
+    # Feed titles are data: no rich markup ("[b]"), emoji codes or highlighting in them.
+    out = Console(highlight=False, markup=False, emoji=False)
     if not out.is_terminal:
         lines = ["\t".join(_cell(c) for c in row) for row in [columns, *rows]]
         sys.stdout.write("\n".join(lines) + "\n")
@@ -186,7 +187,7 @@ def print_table(
         table.add_row(*(_cell(c) for c in row))
     out.print(table)
     for note in notes:
-        out.print(note, soft_wrap=True)
+        out.print(note)
 
 
 @contextlib.contextmanager
