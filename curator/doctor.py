@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 Status = Literal["ok", "warn", "fail"]
 
 # Domains no receiver will look up; the From address is still a placeholder.
-_PLACEHOLDER_DOMAINS = ("localhost", "example.org", "example.com", "example.net", "invalid")
+_PLACEHOLDER_DOMAINS = ("localhost", "example.org", "example.com", "example.net", ".invalid")
+# How long the DNS checks may wait in all, when no resolver is passed in.
+DNS_LIFETIME = 5.0
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,7 @@ def check_feeds(config: Config, now: datetime, client: httpx.AsyncClient | None)
                 Check(
                     subject,
                     "warn",
-                    f"{row.posts} posts; last post {age}",
+                    f"{_posts(row.posts)}; last post {age}",
                     "; ".join(row.suggestions),
                 )
             )
@@ -135,8 +137,12 @@ def check_feeds(config: Config, now: datetime, client: httpx.AsyncClient | None)
             checks.append(Check(subject, "warn", "reachable, but it lists no posts"))
         else:
             note = f" ({'; '.join(row.suggestions)})" if row.suggestions else ""
-            checks.append(Check(subject, "ok", f"{row.posts} posts; last post {age}{note}"))
+            checks.append(Check(subject, "ok", f"{_posts(row.posts)}; last post {age}{note}"))
     return checks
+
+
+def _posts(count: int) -> str:
+    return f"{count} post{'s' * (count != 1)}"
 
 
 def _age(moment: datetime | None, now: datetime) -> str:
@@ -228,8 +234,10 @@ def _txt_check(
 
     subject = f"{kind} {name}"
     try:
-        active = resolver or dns.resolver.Resolver()
-        answer = active.resolve(name, "TXT", lifetime=active.lifetime)
+        if resolver is None:
+            resolver = dns.resolver.Resolver()
+            resolver.lifetime = DNS_LIFETIME
+        answer = resolver.resolve(name, "TXT")
     except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
         return Check(subject, "warn", "no record: mail may be marked as spam", advice)
     except (dns.exception.DNSException, OSError) as exc:
