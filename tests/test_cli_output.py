@@ -262,3 +262,33 @@ def test_shell_completion_is_offered() -> None:
     """typer's completion options are on (`--show-completion`, `--install-completion`)."""
     text = CliRunner().invoke(app, ["--help"]).stdout
     assert "--install-completion" in text and "--show-completion" in text
+
+
+# ---------------------------------------------------------------- names and questions
+
+
+def _rows(config: Path, *args: str) -> list[list[str]]:
+    result = CliRunner().invoke(app, ["--config", str(config), *args])
+    assert result.exit_code in (0, 1), result.output
+    return [line.split("\t") for line in result.stdout.splitlines()[1:]]
+
+
+def test_an_unnamed_feed_is_shown_and_removed_by_its_own_title(newsletter: Path) -> None:
+    """Once fetched, a feed listed by bare url is its title in `feeds list` and `fetch`, and
+    `feeds remove TITLE` removes it."""
+    title = "The Long-Titled Leadership Journal Weekly"
+    assert [row[0] for row in _rows(newsletter, "feeds", "list")] == [title, "Short"]
+    assert [row[0] for row in _rows(newsletter, "fetch", "--now", NOW)] == [title, "Short"]
+    removed = CliRunner().invoke(app, ["--config", str(newsletter), "feeds", "remove", title])
+    assert removed.exit_code == 0, removed.output
+    assert "a-very-long-feed-path-segment" not in newsletter.read_text()
+    assert [row[0] for row in _rows(newsletter, "feeds", "list")] == ["Short"]
+
+
+def test_questions_marks_this_periods_question_apart_from_the_next(newsletter: Path) -> None:
+    """After this week's issue went out, its question is "this period" and "next" is another."""
+    marks = {row[1]: row[0] for row in _rows(newsletter, "questions", "--now", NOW)}
+    assert marks == {LONG_QUESTION: "this period", "Are you leading or managing?": "next"}
+    later = {row[1]: row[0] for row in _rows(newsletter, "questions", "--now", "2026-12-03")}
+    assert later["Are you leading or managing?"] == "next"
+    assert later[LONG_QUESTION] == ""

@@ -44,7 +44,7 @@ def run_load(config: Path) -> tuple[subprocess.CompletedProcess[str], float, int
         text=True,
         check=False,
         env=curator_env(),
-        preexec_fn=_limit_memory,  # noqa: PLW1509 - a plain rlimit, no threads involved
+        preexec_fn=_limit_memory,  # a plain rlimit in the child, before it runs anything
         timeout=60,
     )
     elapsed = time.monotonic() - started
