@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from conftest import FeedServer, Item, rss, utc, write_config
 from curator.cli import EXAMPLES, app, hoist_global_options
+from curator.errors import CuratorError
 from mail_kit import curator_env
 
 NOW = "2026-11-26T08:00:00Z"
@@ -292,3 +293,28 @@ def test_questions_marks_this_periods_question_apart_from_the_next(newsletter: P
     later = {row[1]: row[0] for row in _rows(newsletter, "questions", "--now", "2026-12-03")}
     assert later["Are you leading or managing?"] == "next"
     assert later[LONG_QUESTION] == ""
+
+
+def _subclasses(cls: type[CuratorError]) -> list[type[CuratorError]]:
+    found = [cls]
+    for direct in cls.__subclasses__():
+        found += _subclasses(direct)
+    return found
+
+
+@pytest.mark.parametrize("error", _subclasses(CuratorError), ids=lambda c: c.__name__)
+def test_every_error_says_what_to_do(error: type[CuratorError]) -> None:
+    """Every kind of error, raised without a hint of its own, still has a what-to-do line."""
+    if error is CuratorError:
+        pytest.skip("the root is never raised itself")
+    assert error("something went wrong").hint
+
+
+def test_an_error_without_its_own_hint_prints_the_default(tmp_path: Path) -> None:
+    """A config mistake whose raise names no hint is still two lines: what and what to do."""
+    config = write_config(tmp_path, "newsletter: {max_posts: -1}\nfeeds: [https://a.example/]\n")
+    result = CliRunner().invoke(app, ["questions", "--config", str(config)])
+    assert result.exit_code == 2
+    first, second = result.stderr.splitlines()
+    assert first.startswith("curator: error: ") and "max_posts" in first
+    assert second.strip()
