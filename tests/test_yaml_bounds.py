@@ -11,9 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
+import respx
 
-from conftest import write_config
+from conftest import Item, rss, utc, write_config
 from curator.config import MAX_NESTING, likely_url, load_config, parse_yaml
 from curator.errors import ConfigError
 from mail_kit import curator_env
@@ -165,3 +167,19 @@ def test_url_without_scheme_in_the_config_says_did_you_mean(tmp_path: Path) -> N
         "did you mean https://michaelhyatt.com/feed/?"
     )
     assert caught.value.hint
+
+
+@respx.mock
+def test_feeds_add_without_a_scheme_assumes_https_and_says_so(tmp_path: Path) -> None:
+    """`feeds add example.org/feed` fetches https://example.org/feed and says it assumed so."""
+    from curator.manage import run_feeds_add
+
+    body = rss([Item("A post", "https://example.org/a", utc("2026-11-20T09:00:00Z"))], title="Ex")
+    route = respx.get("https://example.org/feed").mock(
+        return_value=httpx.Response(200, content=body, headers={"Content-Type": "application/xml"})
+    )
+    config = write_config(tmp_path, "feeds:\n  - https://other.example/feed\n")
+    report = run_feeds_add(config, "example.org/feed", client=httpx.AsyncClient())
+    assert route.called
+    assert report.lines[0] == "no scheme given: assuming https://example.org/feed"
+    assert "url: https://example.org/feed" in config.read_text()
