@@ -140,6 +140,12 @@ EXAMPLES: dict[str, str] = {
     "feeds check": "curator feeds check --fix",
     "feeds import": "curator feeds import subscriptions.opml",
     "feeds export": "curator feeds export --out feeds.opml",
+    # Commands other branches add; an entry for a command not (yet) here is harmless.
+    "state export": "CURATOR_STATE_KEY=... curator state export state.bin",
+    "state import": "CURATOR_STATE_KEY=... curator state import state.bin",
+    "replies": "curator replies",
+    "journal": "curator journal --format md > journal.md",
+    "readers": "curator readers | cut -f1,2",
 }
 
 
@@ -761,6 +767,7 @@ def _finish_help(group: typer.Typer, prefix: str = "") -> None:
             _finish_help(sub.typer_instance, f"{prefix}{sub.name} ")
 
 
+# Every command must be registered above this line to get its summary, example and help style.
 _finish_help(app)
 
 
