@@ -12,8 +12,9 @@ tests point them at servers on 127.0.0.1. Only this module imports dnspython.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parseaddr
 from pathlib import Path
@@ -114,8 +115,6 @@ def check_feeds(config: Config, now: datetime, client: httpx.AsyncClient | None)
     enabled = config.enabled_feeds
     if not enabled:
         return [Check("feeds", "warn", "every feed is disabled", "set enabled: true on one")]
-    from dataclasses import replace
-
     report = run_feeds_check(replace(config, feeds=enabled), now, client=client)
     checks = []
     for row in report.rows:
@@ -181,8 +180,6 @@ def _check_outbox(folder: Path) -> Check:
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
-    import os
-
     if not os.access(existing, os.W_OK):
         return Check(
             "delivery", "fail", f"outbox: {existing} is not writable", "fix its permissions"
