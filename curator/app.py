@@ -14,7 +14,7 @@ The work lives in modules named for their jobs; this module re-exports their ent
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -74,8 +74,11 @@ def run_preview(
     *,
     client: httpx.AsyncClient | None = None,
     retry_failed: bool = False,
+    progress: Progress | None = None,
 ) -> PreviewReport:
-    """``curator preview``: the issue send would send now, written to files, not recorded."""
+    """``curator preview``: the issue send would send now, written to files, not recorded.
+
+    ``progress`` is called once per feed as its fetch ends (the CLI draws a bar with it)."""
     check_ready(config, delivering=False)
     period = select.period_for(now, config.newsletter.cadence, config.newsletter.timezone)
     with RunLock(config.state_path), Store.open(config.state_path) as store:
@@ -86,7 +89,12 @@ def run_preview(
             lines.append(f"{period.key} is already built (round {frozen.round}): showing it")
         else:
             outcomes = fetch_feeds(
-                config, store, now, client=client, honour_backoff=not retry_failed
+                config,
+                store,
+                now,
+                client=client,
+                honour_backoff=not retry_failed,
+                progress=progress,
             )
             lines += [note.text for note in feed_notes(outcomes)]
             draft = draft_issue(config, store, now, period)
@@ -132,18 +140,29 @@ class QuestionRow:
     used_in_cycle: bool
     is_next: bool
     reason: str | None = None
+    # "this period" for the question this period's issue already carries, "next" for the one
+    # the next issue to be built will carry, else empty.
+    mark: str = ""
 
 
 def run_questions(config: Config, now: datetime) -> list[QuestionRow]:
-    """``curator questions``: the bank, when each was last used, and which comes next."""
+    """``curator questions``: the bank, when each was last used, and which comes next.
+
+    Once this period's issue is built, its question is marked "this period" and "next" is
+    the one the following period would take (in the listed order: its posts are not known)."""
     period = select.period_for(now, config.newsletter.cadence, config.newsletter.timezone)
     with Store.open(config.state_path) as store:
         uses = store.question_uses()
         frozen = store.latest_issue(period.key)
         history = [u.question for u in uses]
+        current: QuestionChoice | None = None
         upcoming: QuestionChoice | None
         if frozen is not None and frozen.question is not None:
-            upcoming = QuestionChoice(frozen.question, f"this period's ({period.key}) question")
+            current = QuestionChoice(frozen.question, f"the question of {period.key}'s issue")
+            after = history if frozen.question in history else [*history, frozen.question]
+            upcoming = select.choose_question(config.questions, after, [])
+            if upcoming is not None:
+                upcoming = replace(upcoming, reason=f"next period's; {upcoming.reason}")
         else:
             # What `send` would pick now, from the posts it would send now.
             draft = draft_issue(config, store, now, period)
@@ -154,14 +173,23 @@ def run_questions(config: Config, now: datetime) -> list[QuestionRow]:
     last_used: dict[str, str] = {}
     for use in uses:
         last_used[use.question] = f"{use.period} ({use.used_at:%Y-%m-%d})"
-    return [
-        QuestionRow(
-            text=q.text,
-            themes=q.themes,
-            last_used=last_used.get(q.text),
-            used_in_cycle=q.text in used,
-            is_next=upcoming is not None and upcoming.text == q.text,
-            reason=upcoming.reason if upcoming is not None and upcoming.text == q.text else None,
+    rows = []
+    for q in config.questions:
+        marked = [
+            (mark, choice)
+            for mark, choice in (("this period", current), ("next", upcoming))
+            if choice is not None and choice.text == q.text
+        ]
+        mark, choice = marked[0] if marked else ("", None)
+        rows.append(
+            QuestionRow(
+                text=q.text,
+                themes=q.themes,
+                last_used=last_used.get(q.text),
+                used_in_cycle=q.text in used,
+                is_next=mark == "next",
+                reason=choice.reason if choice is not None else None,
+                mark=mark,
+            )
         )
-        for q in config.questions
-    ]
+    return rows

@@ -1,8 +1,19 @@
 """The command line. The only module that imports typer.
 
 Each command does three things: read the config, call one library function in
-:mod:`curator.app`, and turn what comes back (or a :class:`CuratorError`) into output and the
-contract's exit code: 0 done, 1 the job failed, 2 usage or configuration error.
+:mod:`curator.app` (or :mod:`curator.manage`, :mod:`curator.doctor`, :mod:`curator.init`), and
+turn what comes back (or a :class:`CuratorError`) into output and the contract's exit code:
+0 done, 1 the job failed, 2 usage or configuration error.
+
+Shared parts every command uses, so a new command behaves like the old ones:
+
+- :func:`print_table` prints a listing: a table that fits the terminal on a terminal, and
+  tab-separated rows under one header row anywhere else (a pipe, a file, a CI log).
+- :func:`feed_progress` shows a progress bar on stderr on a terminal, nothing off one.
+- The global options (``--config``, ``--state``, ``--debug``) are accepted before or after the
+  command: :func:`hoist_global_options` moves them in front before click parses.
+- Every command's help gets its whole first line as its summary and an example
+  (:data:`EXAMPLES`), filled in by :func:`_finish_help` once all commands are defined.
 
 Longer than the ~450 lines a module should keep to, on purpose: it is one short function per
 command and the tables they print, and it must stay the only module that imports typer.
@@ -10,17 +21,19 @@ command and the tables they print, and it must stay the only module that imports
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
 import traceback
 import webbrowser
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from curator import __version__
 from curator.errors import CuratorError
@@ -31,11 +44,85 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+# ---------------------------------------------------------------- global options anywhere
+
+_GLOBAL_FLAGS = frozenset({"--debug"})
+_GLOBAL_WITH_VALUE = frozenset({"--config", "-c", "--state"})
+
+
+def hoist_global_options(args: Sequence[str]) -> list[str]:
+    """Move the global options to the front, wherever they were given.
+
+    ``curator history --debug`` then means ``curator --debug history``, as in git. Everything
+    after ``--`` is left alone, and so is an option missing its value (click reports it)."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        name = arg.split("=", 1)[0]
+        if arg in _GLOBAL_FLAGS or (name in _GLOBAL_WITH_VALUE and "=" in arg):
+            front.append(arg)
+        elif arg in _GLOBAL_WITH_VALUE and i + 1 < len(args):
+            front += [arg, args[i + 1]]
+            i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+class _AnywhereGroup(TyperGroup):
+    """The root group: global options may follow the command."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        parsed: list[str] = super().parse_args(ctx, hoist_global_options(args))
+        return parsed
+
+
+class _ManPageCommand(TyperCommand):
+    """A command whose help reads like a man page: arguments by their metavar in capitals
+    (``URL``, ``[DIR]``), never a type name (typer's own help shows ``{url}``, ``url <str>``)."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        params = self.get_params(ctx)
+        pieces = ["[OPTIONS]"] if any(p.param_type_name == "option" for p in params) else []
+        for param in params:
+            if param.param_type_name == "argument":
+                name = _argument_name(param)
+                pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        arguments: list[tuple[str, str]] = []
+        options: list[tuple[str, str]] = []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                arguments.append((_argument_name(param), getattr(param, "help", None) or ""))
+            elif param.param_type_name == "option":
+                record = param.get_help_record(ctx)
+                if record is not None:
+                    options.append(record)
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+def _argument_name(param: Any) -> str:
+    return str(param.metavar or (param.name or "").upper())
+
+
 app = typer.Typer(
     name="curator",
-    help="Turn the writers you learn from into one well-made weekly email.",
+    cls=_AnywhereGroup,
+    help="Turn the writers you learn from into one well-made weekly email.\n\n"
+    "A new newsletter: `curator init`, then `curator doctor`, then `curator preview`.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -46,6 +133,101 @@ replies_app = typer.Typer(
     invoke_without_command=True,
 )
 app.add_typer(replies_app, name="replies")
+
+# One example per command, shown at the end of its --help (see _finish_help).
+EXAMPLES: dict[str, str] = {
+    "init": "curator init newsletter --github",
+    "doctor": "curator doctor --config newsletter/feeds.yaml",
+    "send": "curator send --to me@example.org",
+    "preview": "curator preview --open",
+    "fetch": "curator fetch | grep failed",
+    "history": "curator history",
+    "questions": "curator questions --now 2026-11-30",
+    "feeds list": "curator feeds list | cut -f1,2",
+    "feeds add": "curator feeds add ronedmondson.com --tag leadership",
+    "feeds remove": 'curator feeds remove "Michael Hyatt"',
+    "feeds check": "curator feeds check --fix",
+    "feeds import": "curator feeds import subscriptions.opml",
+    "feeds export": "curator feeds export --out feeds.opml",
+    # Commands other branches add; an entry for a command not (yet) here is harmless.
+    "state export": "CURATOR_STATE_KEY=... curator state export state.bin",
+    "state import": "CURATOR_STATE_KEY=... curator state import state.bin",
+    "replies": "curator replies",
+    "replies rotate-key": "curator replies rotate-key",
+    "journal": "curator journal --format md > journal.md",
+    "readers": "curator readers | cut -f1,2",
+}
+
+
+# ---------------------------------------------------------------- output helpers
+
+
+def _cell(value: object) -> str:
+    return re.sub(r"[\t\r\n]+", " ", str(value))
+
+
+def print_table(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    *,
+    notes: Sequence[str] = (),
+    narrow: Sequence[str] = (),
+) -> None:
+    """Print a listing on stdout: a table that fits the terminal's width on a terminal, else
+    one header row and one tab-separated row per item (tabs and newlines in a cell become
+    spaces).
+
+    ``notes`` are summary lines: under the table on a terminal, on stderr off one, so a pipe
+    reads rows only. Columns named in ``narrow`` (counts, short codes) are never wrapped."""
+    from rich.console import Console
+
+    # Feed titles are data: no rich markup ("[b]"), emoji codes or highlighting in them.
+    out = Console(highlight=False, markup=False, emoji=False)
+    if not out.is_terminal:
+        lines = ["\t".join(_cell(c) for c in row) for row in [columns, *rows]]
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+        for note in notes:
+            typer.echo(note, err=True)
+        return
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False)
+    for column in columns:
+        if column in narrow:
+            table.add_column(column, no_wrap=True)
+        else:
+            table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(c) for c in row))
+    out.print(table)
+    for note in notes:
+        out.print(note)
+
+
+@contextlib.contextmanager
+def feed_progress(total: int, label: str = "fetching") -> Iterator[Callable[[FeedOutcome], None]]:
+    """A callback that advances a progress bar on stderr, on a terminal; off one it does
+    nothing (logs get the command's own lines, not a bar redrawn a hundred times)."""
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    if not err.is_terminal or total == 0:
+        yield lambda outcome: None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+
+        def advance(outcome: FeedOutcome) -> None:
+            bar.advance(task)
+
+        yield advance
+
+
+# ---------------------------------------------------------------- settings and errors
 
 
 class _Settings:
@@ -67,16 +249,26 @@ def _main(
     config: Annotated[
         Path | None,
         typer.Option(
-            "--config", "-c", help="feeds.yaml to use (default ./feeds.yaml, or $CURATOR_CONFIG)."
+            "--config",
+            "-c",
+            metavar="PATH",
+            help="feeds.yaml to use (default ./feeds.yaml, or $CURATOR_CONFIG). "
+            "Before or after the command.",
         ),
     ] = None,
     state: Annotated[
         Path | None,
         typer.Option(
-            "--state", help="State database (default .curator/state.db beside the config)."
+            "--state",
+            metavar="PATH",
+            help="State database (default .curator/state.db beside the config, or "
+            "$CURATOR_STATE). Before or after the command.",
         ),
     ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help="Show tracebacks on errors. Before or after the command."),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option(
@@ -114,12 +306,16 @@ def _guard(ctx: typer.Context, work: Callable[[], T]) -> T:
         raise typer.Exit(130) from None
 
 
-def _load(ctx: typer.Context) -> Config:
-    from curator.config import load_config, resolve_config_path
+def _config_path(ctx: typer.Context) -> Path:
+    from curator.config import resolve_config_path
 
-    settings = _settings(ctx)
-    path = resolve_config_path(settings.config, os.environ)
-    return load_config(path, state_path=settings.state)
+    return resolve_config_path(_settings(ctx).config, os.environ)
+
+
+def _load(ctx: typer.Context) -> Config:
+    from curator.config import load_config
+
+    return load_config(_config_path(ctx), state_path=_settings(ctx).state)
 
 
 def _now(option: str | None, config: Config) -> datetime:
@@ -175,6 +371,62 @@ NowOption = Annotated[
 ]
 
 
+# ---------------------------------------------------------------- start and check
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    folder: Annotated[
+        Path,
+        typer.Argument(metavar="DIR", help="Folder to set up (default: this one)."),
+    ] = Path("."),
+    github: Annotated[
+        bool,
+        typer.Option("--github", help="Also write the weekly GitHub Actions workflow."),
+    ] = False,
+) -> None:
+    """Start a newsletter: write feeds.yaml (two writers, a question bank, outbox delivery)
+    and .gitignore into DIR; never overwrites a file."""
+    from curator.init import run_init
+
+    def work() -> None:
+        report = run_init(folder, github=github)
+        for line in report.lines:
+            typer.echo(line)
+
+    _guard(ctx, work)
+
+
+@app.command()
+def doctor(ctx: typer.Context) -> None:
+    """Check the config, the state, every feed, delivery (without sending) and the From
+    domain's SPF and DMARC records; exits 1 if anything fails."""
+    from curator.doctor import run_doctor
+
+    def work() -> int:
+        settings = _settings(ctx)
+        report = run_doctor(_config_path(ctx), state_path=settings.state, env=os.environ)
+        print_table(
+            ("check", "result", "detail"),
+            [(c.subject, c.status, c.detail + (f" ({c.hint})" if c.hint else "")) for c in report],
+            notes=[_doctor_summary(report)],
+            narrow=("result",),
+        )
+        return 1 if any(c.status == "fail" for c in report) else 0
+
+    raise typer.Exit(_guard(ctx, work))
+
+
+def _doctor_summary(checks: Sequence[Any]) -> str:
+    counts = {s: sum(1 for c in checks if c.status == s) for s in ("ok", "warn", "fail")}
+    verdict = "fix the failed rows, then run doctor again" if counts["fail"] else "ready"
+    return f"{counts['ok']} ok, {counts['warn']} warn, {counts['fail']} fail: {verdict}"
+
+
+# ---------------------------------------------------------------- the issue
+
+
 @app.command()
 def send(  # noqa: PLR0917 - each typer option is a parameter
     ctx: typer.Context,
@@ -218,7 +470,8 @@ def send(  # noqa: PLR0917 - each typer option is a parameter
             ci=_in_ci(),
         )
         try:
-            report = run_send(config, options, _now(now, config))
+            with feed_progress(len(config.enabled_feeds)) as progress:
+                report = run_send(config, options, _now(now, config), progress=progress)
         except CuratorError as error:
             _step_summary(failure_summary("send", str(error)))
             raise
@@ -237,7 +490,10 @@ def preview(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", help="Folder for issue.html, issue.txt, issue.eml (default preview/)."
+            "--out",
+            metavar="DIR",
+            help="Folder for issue.html, issue.txt, issue.eml (default preview/ beside the "
+            "config).",
         ),
     ] = None,
     open_browser: Annotated[
@@ -246,17 +502,20 @@ def preview(
     retry_failed: RetryFailedOption = False,
     now: NowOption = None,
 ) -> None:
-    """Build the issue send would send now, without sending or recording it."""
+    """Build the issue send would send now and write it to files, without sending or
+    recording it."""
     from curator.app import run_preview
 
     def work() -> None:
         config = _load(ctx)
-        report = run_preview(
-            config,
-            _now(now, config),
-            out or config.base_dir / "preview",
-            retry_failed=retry_failed,
-        )
+        with feed_progress(len(config.enabled_feeds)) as progress:
+            report = run_preview(
+                config,
+                _now(now, config),
+                out or config.base_dir / "preview",
+                retry_failed=retry_failed,
+                progress=progress,
+            )
         for line in report.lines:
             typer.echo(line)
         if open_browser and report.html_path is not None:
@@ -269,30 +528,23 @@ def preview(
 def fetch(
     ctx: typer.Context, retry_failed: RetryFailedOption = False, now: NowOption = None
 ) -> None:
-    """Fetch and store all feeds; print a status table per feed."""
+    """Fetch and store all feeds; print a status row per feed."""
     from curator.app import run_fetch
     from curator.summary import failure_summary, fetch_summary
 
     def work() -> int:
         from rich.console import Console
-        from rich.progress import Progress
-        from rich.table import Table
 
         config = _load(ctx)
-        err = Console(stderr=True)
         total = len(config.enabled_feeds)
-        if err.is_terminal:
-            with Progress(console=err, transient=True) as bar:
-                task = bar.add_task("fetching", total=total)
-
-                def advance(outcome: FeedOutcome) -> None:
-                    bar.advance(task)
-
+        if Console(stderr=True).is_terminal:
+            with feed_progress(total) as advance:
                 outcomes = run_fetch(
                     config, _now(now, config), progress=advance, retry_failed=retry_failed
                 )
         else:
-
+            # Off a terminal each feed gets a line as it finishes: a log shows which feed a
+            # long run is waiting for.
             def line(outcome: FeedOutcome) -> None:
                 print(
                     f"fetched {outcome.feed.name}: {_fetch_status(outcome)}",
@@ -303,23 +555,14 @@ def fetch(
             outcomes = run_fetch(
                 config, _now(now, config), progress=line, retry_failed=retry_failed
             )
-        rows = [_fetch_row(o) for o in outcomes]
-        out = Console()
-        if out.is_terminal:
-            table = Table(title=f"{total} feeds")
-            for column in ("feed", "status", "new", "time", "note"):
-                table.add_column(column, overflow="fold")
-            for row in rows:
-                table.add_row(*row)
-            out.print(table)
-        else:
-            # Logs and pipes get one tab-separated line per feed: greppable, and far cheaper
-            # than laying out a table for hundreds of feeds.
-            for row in [("feed", "status", "new", "time", "note"), *rows]:
-                typer.echo("\t".join(row))
         failed = sum(1 for o in outcomes if not o.ok or o.resting)
         new = sum(o.new_entries for o in outcomes)
-        typer.echo(f"{total} feeds: {total - failed} ok, {failed} failed or resting; {new} new")
+        print_table(
+            ("feed", "status", "new", "time", "note"),
+            [_fetch_row(o) for o in outcomes],
+            notes=[f"{total} feeds: {total - failed} ok, {failed} failed or resting; {new} new"],
+            narrow=("new", "time"),
+        )
         code = 1 if outcomes and failed == len(outcomes) else 0
         _step_summary(fetch_summary(outcomes, code))
         return code
@@ -363,36 +606,22 @@ def _fetch_status(o: FeedOutcome) -> str:
 
 @app.command()
 def history(ctx: typer.Context) -> None:
-    """List the issues built: period, date, question, posts, recipients delivered/failed."""
+    """List the issues built: period, date, posts, recipients delivered/failed, question."""
     from curator.app import run_history
 
     def work() -> None:
-        from rich.console import Console
-        from rich.table import Table
-
         rows = run_history(_load(ctx))
-        if not rows:
-            typer.echo("no issues yet")
-            return
-        table = Table()
-        for column in (
-            "period",
-            "round",
-            "built (UTC)",
-            "posts",
-            "delivered",
-            "failed",
-            "pending",
-            "question",
-        ):
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            i = row.issue
-            table.add_row(
-                i.period, str(i.round), f"{i.built_at:%Y-%m-%d %H:%M}", str(i.post_count),
-                str(row.sent), str(row.failed), str(row.pending), i.question or "",
-            )  # fmt: skip
-        Console(width=max(120, Console().width)).print(table)
+        print_table(
+            ("period", "round", "built (UTC)", "posts", "delivered", "failed", "pending",
+             "question"),
+            [
+                (i.issue.period, i.issue.round, f"{i.issue.built_at:%Y-%m-%d %H:%M}",
+                 i.issue.post_count, i.sent, i.failed, i.pending, i.issue.question or "")
+                for i in rows
+            ],
+            notes=[] if rows else ["no issues yet"],
+            narrow=("round", "posts"),
+        )  # fmt: skip
 
     _guard(ctx, work)
 
@@ -403,28 +632,28 @@ def questions(ctx: typer.Context, now: NowOption = None) -> None:
     from curator.app import run_questions
 
     def work() -> None:
-        from rich.console import Console
-        from rich.table import Table
-
         config = _load(ctx)
         rows = run_questions(config, _now(now, config))
-        table = Table()
-        for column in ("", "question", "themes", "last used", "this cycle"):
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(
-                "next" if row.is_next else "",
-                row.text,
-                ", ".join(row.themes),
-                row.last_used or "never",
-                "used" if row.used_in_cycle else "",
-            )
-        Console(width=max(120, Console().width)).print(table)
-        for row in rows:
-            if row.is_next and row.reason:
-                typer.echo(f"next: {row.text} ({row.reason})")
+        print_table(
+            ("", "question", "themes", "last used", "this cycle"),
+            [
+                (
+                    row.mark,
+                    row.text,
+                    ", ".join(row.themes),
+                    row.last_used or "never",
+                    "used" if row.used_in_cycle else "",
+                )
+                for row in rows
+            ],
+            notes=[f"{row.mark}: {row.text} ({row.reason})" for row in rows if row.reason],
+            narrow=("",),
+        )
 
     _guard(ctx, work)
+
+
+# ---------------------------------------------------------------- feeds
 
 
 @feeds_app.command("list")
@@ -433,14 +662,9 @@ def feeds_list(ctx: typer.Context) -> None:
     from curator.manage import run_feeds_list
 
     def work() -> None:
-        from rich.console import Console
-        from rich.table import Table
-
-        rows = run_feeds_list(_load(ctx))
-        table = Table()
-        for column in ("name", "url", "tags", "enabled", "last post", "last fetch"):
-            table.add_column(column, overflow="fold")
-        for feed, h in rows:
+        listing = run_feeds_list(_load(ctx))
+        rows = []
+        for feed, h in listing:
             last_post = f"{h.last_post:%Y-%m-%d}" if h and h.last_post else "-"
             if h is None or h.last_attempt is None:
                 status = "never fetched"
@@ -448,32 +672,33 @@ def feeds_list(ctx: typer.Context) -> None:
                 status = f"failed: {h.last_error}"
             else:
                 status = f"ok {h.last_status or ''} at {h.last_attempt:%Y-%m-%d %H:%M}".strip()
-            table.add_row(
-                feed.name, feed.url, ", ".join(feed.tags), "yes" if feed.enabled else "no",
-                last_post, status,
-            )  # fmt: skip
-        Console(width=max(120, Console().width)).print(table)
+            rows.append((feed.name, feed.url, ", ".join(feed.tags),
+                         "yes" if feed.enabled else "no", last_post, status))  # fmt: skip
+        print_table(
+            ("name", "url", "tags", "enabled", "last post", "last fetch"),
+            rows,
+            narrow=("enabled",),
+        )
 
     _guard(ctx, work)
-
-
-def _config_path(ctx: typer.Context) -> Path:
-    from curator.config import resolve_config_path
-
-    return resolve_config_path(_settings(ctx).config, os.environ)
 
 
 @feeds_app.command("add")
 def feeds_add(
     ctx: typer.Context,
     url: Annotated[
-        str, typer.Argument(help="The feed's URL, or the writer's site: its feed is found.")
+        str,
+        typer.Argument(
+            metavar="URL", help="The feed's URL, or the writer's site: its feed is found."
+        ),
     ],
     name: Annotated[
-        str | None, typer.Option("--name", help="Name to show (default: the feed's title).")
+        str | None,
+        typer.Option("--name", metavar="NAME", help="Name to show (default: the feed's title)."),
     ] = None,
     tag: Annotated[
-        list[str] | None, typer.Option("--tag", help="A tag for the feed; repeat for more.")
+        list[str] | None,
+        typer.Option("--tag", metavar="TAG", help="A tag for the feed; repeat for more."),
     ] = None,
 ) -> None:
     """Add a source by its feed URL or its site's address; comments in feeds.yaml are kept."""
@@ -490,13 +715,21 @@ def feeds_add(
 @feeds_app.command("remove")
 def feeds_remove(
     ctx: typer.Context,
-    name_or_url: Annotated[str, typer.Argument(metavar="NAME_OR_URL", help="The feed to remove.")],
+    name_or_url: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME_OR_URL",
+            help="The feed to remove: its name (or, unnamed, its own title) or its URL.",
+        ),
+    ],
 ) -> None:
     """Remove a source by its name or URL; the rest of feeds.yaml is left as it was."""
-    from curator.manage import run_feeds_remove
+    from curator.manage import known_titles, run_feeds_remove
 
     def work() -> None:
-        for line in run_feeds_remove(_config_path(ctx), name_or_url).lines:
+        path = _config_path(ctx)
+        titles = known_titles(path, _settings(ctx).state, os.environ)
+        for line in run_feeds_remove(path, name_or_url, titles=titles).lines:
             typer.echo(line)
 
     _guard(ctx, work)
@@ -510,28 +743,24 @@ def feeds_check(
     ] = False,
     now: NowOption = None,
 ) -> None:
-    """Fetch every source now: status, last post, posts, errors and what to do about them.
-    Exits 1 when any source fails."""
+    """Fetch every source now: status, last post, posts, errors and what to do about them;
+    exits 1 when any source fails."""
     from curator.manage import run_feeds_check
 
     def work() -> int:
-        from rich.console import Console
-        from rich.table import Table
-
         config = _load(ctx)
         report = run_feeds_check(config, _now(now, config), fix=fix)
-        table = Table()
-        for column in ("feed", "status", "last post", "posts", "error", "suggestion"):
-            table.add_column(column, overflow="fold")
-        for row in report.rows:
-            table.add_row(
-                row.feed.name, "fixed" if row.fixed else row.status,
-                f"{row.last_post:%Y-%m-%d}" if row.last_post else "-", str(row.posts),
-                row.error or "", "; ".join(row.suggestions),
-            )  # fmt: skip
-        Console(width=max(120, Console().width)).print(table)
-        for line in report.lines:
-            typer.echo(line)
+        print_table(
+            ("feed", "status", "last post", "posts", "error", "suggestion"),
+            [
+                (row.feed.name, "fixed" if row.fixed else row.status,
+                 f"{row.last_post:%Y-%m-%d}" if row.last_post else "-", row.posts,
+                 row.error or "", "; ".join(row.suggestions))
+                for row in report.rows
+            ],
+            notes=report.lines,
+            narrow=("posts",),
+        )  # fmt: skip
         return report.exit_code
 
     raise typer.Exit(_guard(ctx, work))
@@ -556,7 +785,8 @@ def feeds_import(
 def feeds_export(
     ctx: typer.Context,
     out: Annotated[
-        Path | None, typer.Option("--out", help="File to write (default: standard output).")
+        Path | None,
+        typer.Option("--out", metavar="FILE", help="File to write (default: standard output)."),
     ] = None,
 ) -> None:
     """Write the sources as OPML 2.0, for other feed readers."""
@@ -611,7 +841,10 @@ def journal(
         str | None, typer.Option("--reader", metavar="ADDR", help="Only this reader's answers.")
     ] = None,
     fmt: Annotated[
-        str, typer.Option("--format", help="text, md (Markdown a reader can keep) or json.")
+        str,
+        typer.Option(
+            "--format", metavar="FORMAT", help="text, md (Markdown a reader can keep) or json."
+        ),
     ] = "text",
 ) -> None:
     """Every answer readers gave, by date, issue and question."""
@@ -649,26 +882,40 @@ def readers(
              f"{r.unsubscribed_at:%Y-%m-%d}" if r.unsubscribed_at else "no")
             for r in report.rows
         ]  # fmt: skip
-        _print_rows(header, rows)
+        print_table(header, rows)
 
     _guard(ctx, work)
 
 
-def _print_rows(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
-    """A table on a terminal; tab-separated rows with one header row otherwise."""
-    if not sys.stdout.isatty():
-        for row in (header, *rows):
-            typer.echo("\t".join(cell.replace("\t", " ") for cell in row))
-        return
-    from rich.console import Console
-    from rich.table import Table
+# ---------------------------------------------------------------- help text
 
-    table = Table()
-    for column in header:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*row)
-    Console().print(table)
+
+def _finish_help(group: typer.Typer, prefix: str = "") -> None:
+    """Give every command its whole first docstring paragraph as its summary in the command
+    list (click would cut it at 45 characters) and its example from EXAMPLES as the epilog.
+
+    Commands added later (by other modules or branches) get the same by being registered
+    before this runs and having an entry in EXAMPLES; a test checks both."""
+    for info in group.registered_commands:
+        callback = info.callback
+        name = info.name or (callback.__name__.replace("_", "-") if callback else "")
+        doc = (callback.__doc__ or "") if callback else ""
+        first = " ".join(doc.strip().split("\n\n", 1)[0].split())
+        if info.cls in (None, TyperCommand):
+            info.cls = _ManPageCommand
+        if info.short_help is None and first:
+            info.short_help = first
+        example = EXAMPLES.get(f"{prefix}{name}")
+        if info.epilog is None and example:
+            # \b keeps click from re-wrapping the example into the paragraph above it.
+            info.epilog = f"\b\nExample:\n  {example}\n"
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            _finish_help(sub.typer_instance, f"{prefix}{sub.name} ")
+
+
+# Every command must be registered above this line to get its summary, example and help style.
+_finish_help(app)
 
 
 def main() -> None:

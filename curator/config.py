@@ -169,7 +169,12 @@ class _Reader:
         text = self.string(node)
         problem = url_problem(text)
         if problem:
-            raise self.fail(node, f"{text!r} {problem}")
+            guess = likely_url(text)
+            if guess:
+                raise self.fail(
+                    node, f"{text!r} {problem}; did you mean {guess}?", f"write url: {guess}"
+                )
+            raise self.fail(node, f"{text!r} {problem}", "write the whole address: https://...")
         return text
 
     def address(self, node: _Node) -> str:
@@ -192,6 +197,16 @@ def url_problem(url: str) -> str | None:
     if any(ch.isspace() for ch in url):
         return "contains white space"
     return None
+
+
+def likely_url(text: str) -> str | None:
+    """``https://`` + ``text`` when ``text`` reads as an address without its scheme
+    (``michaelhyatt.com/feed/``) and that makes a valid URL; else None."""
+    text = text.strip()
+    if "://" in text or not re.match(r"(?i)[a-z0-9-]+(\.[a-z0-9-]+)+(:\d+)?(/|$)", text):
+        return None
+    guess = f"https://{text}"
+    return guess if url_problem(guess) is None else None
 
 
 def address_problem(address: str) -> str | None:
@@ -659,28 +674,174 @@ def _build(path: Path, document: Any, env: Mapping[str, str], state_path: Path |
     )
 
 
+# Deeper than any real feeds.yaml (which nests four or five levels), far below what makes the
+# C loader's recursion overflow the stack.
+MAX_NESTING = 64
+
+# What the YAML parser says, in plain words, with what to do. First match wins; {line} is the
+# line reported, {context} the line where the unclosed thing began.
+_YAML_PROBLEMS: tuple[tuple[str, str, str], ...] = (
+    (
+        r"'\\t'|\\t|cannot start any token",
+        "a tab character: YAML indents with spaces only",
+        "replace the tabs at the start of line {line} with spaces",
+    ),
+    (
+        r"expected <block end>|did not find expected key|did not find expected '-'",
+        "this line is not indented like the lines above it",
+        "indent the keys of one mapping, and the '-' items of one list, by the same number "
+        "of spaces",
+    ),
+    (
+        r"mapping values are not allowed",
+        "a ':' where none may be: a key indented too far, or a value that holds ': '",
+        'line the key up with the one above it, or quote the value: title: "Lead: now"',
+    ),
+    (
+        r"end of stream|found unexpected end",
+        "a quoted text is never closed",
+        "close the quote that opens on line {context}",
+    ),
+    (
+        r"expected ',' or|did not find expected ','",
+        "a [ ] or { } list is not closed, or misses a comma",
+        "check the brackets and commas from line {context} on",
+    ),
+    (
+        r"duplicate key",
+        "a key is given twice in the same mapping",
+        "keep one of them",
+    ),
+)
+
+
+def _plain_yaml_error(problem: str, line: int | None, context: int | None) -> tuple[str, str]:
+    for pattern, words, hint in _YAML_PROBLEMS:
+        if re.search(pattern, problem):
+            return words, hint.format(line=line or "?", context=context or line or "?")
+    return (
+        f"invalid YAML ({problem})",
+        "check the indentation (spaces only) and the quoting on that line: a value holding "
+        "': ' or ' #' needs quotes",
+    )
+
+
+def _too_deep(text: str, limit: int) -> int | None:
+    """The first line where the document nests deeper than ``limit``, by a cheap scan made
+    before any parser sees the text: block indentation levels, plus '- ' items opened on one
+    line, plus open brackets. It over-counts rather than under (a bracket inside a multi-line
+    quoted text counts), which only matters to a file nested absurdly deep anyway."""
+    indents: list[int] = []
+    flow = 0
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.lstrip(" ")
+        if not stripped or stripped.startswith("#"):
+            continue
+        dashes = 0
+        if flow == 0:
+            indent = len(line) - len(stripped)
+            while indents and indents[-1] >= indent:
+                indents.pop()
+            indents.append(indent)
+            items = re.match(r"(?:-[ \t]+)+", stripped)
+            dashes = items.group(0).count("-") if items else 0
+        if flow or "[" in stripped or "{" in stripped:
+            quote = ""
+            for i, ch in enumerate(stripped):
+                if quote:
+                    quote = "" if ch == quote else quote
+                elif ch == "#" and i and stripped[i - 1] in " \t":
+                    break
+                elif ch in "'\"" and (i == 0 or stripped[i - 1] in " \t[{,:"):
+                    quote = ch
+                elif ch in "[{":
+                    flow += 1
+                    if len(indents) + dashes + flow > limit:
+                        return number
+                elif ch in "]}":
+                    flow = max(0, flow - 1)
+        if len(indents) + dashes + flow > limit:
+            return number
+    return None
+
+
+def _refuse_shared_nodes(document: Any, text: str, display: str) -> None:
+    """Refuse a list or mapping that appears twice: a YAML alias (``*name``). The loader
+    shares one object for every use, so loading is cheap, but anything that walks the result
+    (a message, a re-write) meets every copy: nine lines of nested aliases stand for a billion
+    values. The walk visits each distinct list and mapping once, so it is bounded by the size
+    of the file."""
+    seen: set[int] = set()
+    stack = [document]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, Mapping | list):
+            continue
+        if id(node) in seen:
+            alias = re.search(r"(?m)(?:^|[\s\[{,:])\*[^\s,\[\]{}]+", text)
+            line = text.count("\n", 0, alias.start()) + 1 if alias else None
+            raise ConfigError(
+                "YAML aliases (*name) of a list or mapping are not allowed",
+                path=display,
+                line=line,
+                hint="write the list or mapping out in full where it is used",
+            )
+        seen.add(id(node))
+        stack.extend(node.values() if isinstance(node, Mapping) else node)
+
+
 def parse_yaml(text: str, display: str, *, lines: bool = True) -> Any:
-    """Parse YAML; syntax errors become ConfigError with the line.
+    """Parse YAML; syntax errors become ConfigError with the line, in plain words.
 
     ``lines`` keeps every node's line number (ruamel's round-trip reader) for messages;
-    without it, the C-accelerated safe reader is about ten times faster."""
+    without it, the C-accelerated safe reader is about ten times faster. Before either reads
+    the text, its nesting depth is bounded (:data:`MAX_NESTING`): the C reader recurses once
+    per level and a deep enough file overflows its stack. After reading, aliased lists and
+    mappings are refused (see :func:`_refuse_shared_nodes`)."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+    deepest = _too_deep(text, MAX_NESTING)
+    if deepest is not None:
+        raise ConfigError(
+            f"nested more than {MAX_NESTING} levels deep",
+            path=display,
+            line=deepest,
+            hint="feeds.yaml needs a few levels at most: check the indentation and brackets",
+        )
     yaml = YAML(typ="rt" if lines else "safe")
     try:
         document = yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
+        context = exc.context_mark.line + 1 if exc.context_mark is not None else None
         problem = exc.problem or exc.context or "invalid YAML"
-        raise ConfigError(f"invalid YAML: {problem}", path=display, line=line) from exc
+        words, hint = _plain_yaml_error(problem, line, context)
+        raise ConfigError(words, path=display, line=line, hint=hint) from exc
     except YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}", path=display) from exc
+        words, hint = _plain_yaml_error(str(exc), None, None)
+        raise ConfigError(words, path=display, hint=hint) from exc
+    except RecursionError as exc:  # a nesting the scan above did not see; never a crash
+        raise ConfigError(
+            "nested too deeply", path=display, hint="check the indentation and brackets"
+        ) from exc
     if document is None:
-        raise ConfigError("the file is empty", path=display, line=1, key="feeds")
+        raise ConfigError(
+            "the file is empty",
+            path=display,
+            line=1,
+            key="feeds",
+            hint="list your feeds under `feeds:`, or run `curator init` for a ready file",
+        )
     if not isinstance(document, Mapping):
-        raise ConfigError("expected a mapping with a `feeds:` list", path=display, line=1)
+        raise ConfigError(
+            "expected a mapping with a `feeds:` list",
+            path=display,
+            line=1,
+            hint="start the file with `feeds:` and a list of `- url: https://...` under it",
+        )
+    _refuse_shared_nodes(document, text, display)
     return document
 
 

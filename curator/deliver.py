@@ -18,6 +18,9 @@ To add another backend: write a class with ``deliver(messages, handover)`` and `
 :class:`DeliveryError` only when nothing more can be sent in this run (bad login, no server,
 the sender address refused); and add it to :func:`curator.sending.make_sender`. The protocol and
 the message type live in :mod:`curator.sender`, which every backend imports.
+
+Longer than the ~450 lines a module should keep to, on purpose: each way an SMTP exchange can
+fail gets its own words and hint (:meth:`SmtpSender._connect_error`), which is most of its length.
 """
 
 from __future__ import annotations
@@ -201,6 +204,11 @@ class _ConnectionLost(Exception):
         self.during_data = during_data
 
 
+def _reply(reply: bytes | str) -> str:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    return " ".join(text.split())[:200]
+
+
 class SmtpSender:
     """Sends over one SMTP connection, reconnecting once if the server drops it.
 
@@ -323,6 +331,46 @@ class SmtpSender:
             f"cannot talk to the mail server {where}: {exc}",
             hint="check delivery.smtp.host, port and security",
         )
+
+    def probe(self, recipient: str | None) -> str:
+        """Do everything a send does short of sending: connect, secure, log in, then offer the
+        envelope (MAIL FROM, and RCPT TO ``recipient`` when given) and withdraw it with RSET.
+        No DATA is ever sent, so nothing is delivered. Returns what was checked; a problem is
+        raised as DeliveryError with what to change. The recipient is never named in it."""
+        c = self.config
+        smtp = self._connect()
+        done = [f"connected to {self.where}"]
+        if c.security != "none":
+            done.append("TLS" if c.security == "ssl" else "STARTTLS")
+        if c.username:
+            done.append(f"logged in as {c.username}")
+        try:
+            code, reply = smtp.mail(self.envelope_from)
+            if code >= 400:
+                raise DeliveryError(
+                    f"the mail server {self.where} refuses the sender {self.envelope_from} "
+                    f"({code} {_reply(reply)})",
+                    hint="set newsletter.from to an address this server lets you send from",
+                )
+            done.append("sender accepted")
+            if recipient:
+                code, reply = smtp.rcpt(recipient)
+                if code >= 400:
+                    raise DeliveryError(
+                        f"the mail server {self.where} refuses the first recipient "
+                        f"({code} {_reply(reply)})",
+                        hint="check newsletter.to, and that the server relays for this login",
+                    )
+                done.append("recipient accepted")
+            smtp.rset()
+        except (smtplib.SMTPException, OSError) as exc:
+            raise self._connect_error(exc, "probe") from exc
+        finally:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                smtp.quit()
+            with contextlib.suppress(OSError):
+                smtp.close()
+        return ", ".join(done) + "; nothing sent"
 
     def _session(self) -> smtplib.SMTP:
         if self._smtp is None:

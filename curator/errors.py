@@ -20,6 +20,9 @@ A feed that cannot be fetched is not an error here: like lemon24/reader, curator
 feed's failure as a value (``FetchResult.error``, ``FeedOutcome.error``) so one bad feed never
 aborts the batch, and the run decides what a batch of failures means.
 
+Every error says what to do: a raise passes its own ``hint``, and where it does not, the class's
+default hint (below) is the second line the CLI prints.
+
 Third-party exceptions are caught at the boundary of the stage that uses the library and
 raised again as the most specific error here, ``raise Mine(...) from exc``.
 """
@@ -47,6 +50,7 @@ class ConfigError(CuratorError):
     """feeds.yaml, an environment variable or a command-line option is invalid."""
 
     exit_code = 2
+    hint = 'correct it and run again; README.md, "Configuration", lists every key'
 
     def __init__(
         self,
@@ -70,36 +74,54 @@ class ConfigError(CuratorError):
 class ParseError(CuratorError):
     """A fetched body is not a feed curator can read."""
 
+    hint = "`curator feeds check` looks for the feed behind the address and suggests it"
+
 
 class RenderError(CuratorError):
     """A template could not be loaded or rendered."""
+
+    hint = "check the templates folder that feeds.yaml names (templates:), or remove the key"
 
 
 class DeliveryError(CuratorError):
     """A message could not be handed to the outbox, the mail server or the mail API."""
 
+    hint = "`curator doctor` checks the delivery settings without sending"
+
 
 class ArchiveError(CuratorError):
     """The archive folder (pages, index, Atom feed) cannot be written."""
 
+    hint = "check that archive.dir is a folder you can write, or set archive.enabled: false"
+
 
 class PreviewError(CuratorError):
     """The preview's files (``issue.html``, ``issue.txt``, ``issue.eml``) cannot be written."""
+
+    hint = "check that the folder is writable, or pass --out DIR"
 
 
 class RepliesError(CuratorError):
     """A mailbox of replies (IMAP, Maildir, Postmark inbound files) cannot be read. Collection
     keeps it as a value in its report, so a send still goes out."""
 
+    hint = "check the replies section of feeds.yaml and CURATOR_IMAP_PASSWORD"
+
 
 class StoreError(CuratorError):
     """The state database cannot be opened, read or written."""
+
+    hint = "`curator doctor` checks the state file; pass --state PATH to use another"
 
 
 class BusyError(StoreError):
     """Another curator process holds the state lock."""
 
+    hint = "wait for the other curator run to finish, then run again"
+
 
 class SourcesError(CuratorError):
     """A ``curator feeds`` command cannot do what was asked: the feed is already listed, no
     feed was found, no feed has that name, or feeds.yaml changed while curator edited it."""
+
+    hint = "`curator feeds list` shows the feeds as feeds.yaml lists them"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 from curator import discover, sources
 from curator import normalize as nz
-from curator.config import url_problem
-from curator.errors import ConfigError, ParseError, SourcesError
+from curator.config import likely_url, load_config, url_problem
+from curator.errors import ConfigError, CuratorError, ParseError, SourcesError
 from curator.files import atomic_write
 from curator.models import Config, FeedConfig, FeedHealth, FetchConfig, FetchResult, Validators
 from curator.store import Store
@@ -219,9 +219,19 @@ def run_feeds_add(
 ) -> FeedsReport:
     """``curator feeds add``: find the feed behind ``url`` and append it to feeds.yaml."""
     url = url.strip()
+    assumed: list[str] = []
     problem = url_problem(url)
+    guess = likely_url(url) if problem else None
+    if guess:
+        # A bare address (example.org/feed) is what people type; https is the safe reading.
+        assumed.append(f"no scheme given: assuming {guess}")
+        url, problem = guess, None
     if problem:
-        raise ConfigError(f"{url!r} {problem}", key="URL")
+        raise ConfigError(
+            f"{url!r} {problem}",
+            key="URL",
+            hint="give the feed's or the site's whole address: https://...",
+        )
     tags = tuple(dict.fromkeys(t.strip() for t in tags if t.strip()))
     original = sources.read_feeds_file(path)
     listed = sources.listed_feeds(original.text, original.display)
@@ -244,15 +254,22 @@ def run_feeds_add(
     feed = FeedConfig(feed_name, main.url, tags)
     edited = sources.add_feeds(original.text, original.display, [feed])
     sources.write_feeds_file(original, edited.text)
-    lines = [f"added {feed_name!r}: {main.url} ({main.kind}, {main.posts} posts, via {main.via})"]
+    lines = [
+        *assumed,
+        f"added {feed_name!r}: {main.url} ({main.kind}, {main.posts} posts, via {main.via})",
+    ]
     for other in found.others:
         label = f" {other.title!r}" if other.title else ""
         lines.append(f"  the site also offers{label}: {other.url} ({other.kind})")
     return FeedsReport(tuple(lines + _reformatted_line(edited, path)))
 
 
-def _match(listed: Sequence[sources.Listed], key: str) -> sources.Listed:
+def _match(listed: Sequence[sources.Listed], key: str, titles: Mapping[str, str]) -> sources.Listed:
     key = key.strip()
+    # An unnamed feed answers to its own title as well as to its host, once fetched.
+    listed = [
+        replace(f, name=titles[f.url]) if not f.named and f.url in titles else f for f in listed
+    ]
     by_name = [f for f in listed if f.name.casefold() == key.casefold()]
     by_url = [f for f in listed if url_problem(key) is None and _same_url(f.url, key)]
     matches = by_name or by_url
@@ -268,12 +285,29 @@ def _match(listed: Sequence[sources.Listed], key: str) -> sources.Listed:
     )
 
 
-def run_feeds_remove(path: Path, key: str) -> FeedsReport:
-    """``curator feeds remove``: delete one feed, by name or URL, from feeds.yaml."""
+def known_titles(path: Path, state_path: Path | None, env: Mapping[str, str]) -> dict[str, str]:
+    """Each feed's own title (by URL) as the state last saw it; empty when feeds.yaml or the
+    state cannot be read, since a removal must still work by name or URL then."""
+    try:
+        config = load_config(path, env=env, state_path=state_path)
+        if not config.state_path.exists():
+            return {}
+        with Store.open(config.state_path) as store:
+            return store.feed_titles()
+    except CuratorError:
+        return {}
+
+
+def run_feeds_remove(
+    path: Path, key: str, *, titles: Mapping[str, str] | None = None
+) -> FeedsReport:
+    """``curator feeds remove``: delete one feed, by name or URL, from feeds.yaml.
+
+    ``titles`` (URL to the feed's own title) lets an unnamed feed be removed by its title."""
     original = sources.read_feeds_file(path)
     if original.digest is None:
         raise ConfigError("no such file", path=str(path))
-    target = _match(sources.listed_feeds(original.text, original.display), key)
+    target = _match(sources.listed_feeds(original.text, original.display), key, titles or {})
     edited = sources.remove_feed(original.text, original.display, target.index)
     sources.write_feeds_file(original, edited.text)
     lines = [f"removed {target.name!r} ({target.url})", *_reformatted_line(edited, path)]
@@ -512,4 +546,10 @@ def run_feeds_list(config: Config) -> list[tuple[FeedConfig, FeedHealth | None]]
     if config.state_path.exists():
         with Store.open(config.state_path) as store:
             health = store.feed_health()
-    return [(feed, health.get(feed.url)) for feed in config.feeds]
+    shown = []
+    for feed in config.feeds:
+        h = health.get(feed.url)
+        if not feed.named and h is not None and h.title:
+            feed = replace(feed, name=h.title)  # noqa: PLW2901 - shown by its own title
+        shown.append((feed, h))
+    return shown

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -153,6 +154,35 @@ class PostmarkSender:
                 yield DeliveryResult(item.recipient, "failed", f"Postmark {code}: {text}")
             else:
                 yield DeliveryResult(item.recipient, "pending", f"Postmark {code}: {text}")
+
+    def check_token(self) -> str:
+        """Ask Postmark who this token belongs to (``GET /server``, which reads and changes
+        nothing); return the server's name, or raise DeliveryError saying what to fix."""
+        parts = urlsplit(self.config.endpoint)
+        url = f"{parts.scheme}://{parts.netloc}/server"
+        headers = {"Accept": "application/json", "X-Postmark-Server-Token": self.config.token or ""}
+        try:
+            response = self.client.get(url, headers=headers)
+        except httpx.HTTPError as exc:
+            raise DeliveryError(
+                f"Postmark unreachable: {str(exc) or type(exc).__name__}",
+                hint="check the network; the token was not checked",
+            ) from exc
+        if response.status_code in {401, 403, 422}:
+            raise DeliveryError(
+                f"Postmark refused the token ({response.status_code}: {_error_text(response)})",
+                hint="set CURATOR_POSTMARK_TOKEN to the Server API token of your Postmark server",
+            )
+        if response.status_code != 200:
+            raise DeliveryError(
+                f"Postmark answered {response.status_code}: {_error_text(response)}",
+                hint="try again later; see https://status.postmarkapp.com",
+            )
+        try:
+            name = response.json().get("Name")
+        except (ValueError, AttributeError):
+            name = None
+        return f"server {name!r}" if name else "token accepted"
 
     def close(self) -> None:
         if self._own:

@@ -137,7 +137,15 @@ def fetch_feeds(
     by_url = {o.feed.url: o for o in fetched_now}
     # One commit for the whole batch: with synchronous=FULL, one per feed costs an fsync each.
     with store.transaction():
-        return [_store_outcome(store, f, by_url, resting, now) for f in config.enabled_feeds]
+        outcomes = [_store_outcome(store, f, by_url, resting, now) for f in config.enabled_feeds]
+    # A feed listed by bare URL is shown by its own title, once any fetch has given one.
+    titles = store.feed_titles()
+    return [
+        replace(o, feed=replace(o.feed, name=titles[o.feed.url]))
+        if not o.feed.named and o.feed.url in titles
+        else o
+        for o in outcomes
+    ]
 
 
 def _store_outcome(

@@ -46,7 +46,7 @@ from curator.plan import (
     plan_send,
     refusal_in_ci,
 )
-from curator.refresh import fetch_feeds
+from curator.refresh import Progress, fetch_feeds
 from curator.store import RunLock, Store
 
 if TYPE_CHECKING:
@@ -111,8 +111,11 @@ def run_send(
     *,
     client: httpx.AsyncClient | None = None,
     sender: Sender | None = None,
+    progress: Progress | None = None,
 ) -> SendReport:
-    """``curator send``: fetch, build this period's issue, freeze it, deliver it, record it."""
+    """``curator send``: fetch, build this period's issue, freeze it, deliver it, record it.
+
+    ``progress`` is called once per feed as its fetch ends (the CLI draws a bar with it)."""
     recipients = distinct(options.to or config.newsletter.to)
     if not recipients:
         raise ConfigError(
@@ -140,7 +143,12 @@ def run_send(
         gathered = None
         if isinstance(plan.step, Gather):
             outcomes = fetch_feeds(
-                config, store, now, client=client, honour_backoff=not options.retry_failed
+                config,
+                store,
+                now,
+                client=client,
+                honour_backoff=not options.retry_failed,
+                progress=progress,
             )
             draft = draft_issue(config, store, now, period, keep_question=plan.step.keep_question)
             gathered = Gathered(tuple(outcomes), draft)

@@ -65,6 +65,7 @@ class Listed:
     index: int
     name: str
     url: str
+    named: bool = True  # False: the file gives no name; ``name`` is the host
 
 
 def _digest(data: bytes) -> str:
@@ -145,11 +146,13 @@ def listed_feeds(text: str, display: str) -> list[Listed]:
     listed: list[Listed] = []
     for index, item in enumerate(feeds if isinstance(feeds, list) else []):
         if isinstance(item, str):
-            listed.append(Listed(index, host_name(item), item))
+            listed.append(Listed(index, host_name(item), item, named=False))
         elif isinstance(item, dict) and isinstance(item.get("url"), str):
             url = item["url"].strip()
             name = item.get("name")
-            listed.append(Listed(index, str(name).strip() if name else host_name(url), url))
+            listed.append(
+                Listed(index, str(name).strip() if name else host_name(url), url, named=bool(name))
+            )
     return listed
 
 

@@ -270,6 +270,31 @@ class Store:
             raise
         return store
 
+    @staticmethod
+    def integrity_problem(path: Path) -> str | None:
+        """What SQLite's ``PRAGMA integrity_check`` finds wrong with the file at ``path``, read
+        only (nothing is created, migrated or locked for writing); None when it is sound."""
+        try:
+            uri = f"{path.resolve().as_uri()}?mode=ro"
+            connection = sqlite3.connect(uri, uri=True, timeout=10)
+        except (OSError, sqlite3.Error) as exc:
+            return f"cannot open it: {exc}"
+        try:
+            rows = [str(row[0]) for row in connection.execute("PRAGMA integrity_check(5)")]
+            tables = {
+                str(row[0])
+                for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+        except sqlite3.Error as exc:
+            return f"not a curator state file ({exc})"
+        finally:
+            connection.close()
+        if rows != ["ok"]:
+            return "; ".join(rows)
+        if tables and "issues" not in tables:
+            return "an SQLite file, but not curator's state"
+        return None
+
     def close(self) -> None:
         self.db.close()
 

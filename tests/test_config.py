@@ -107,7 +107,7 @@ BAD_CONFIGS = [
     ),
     pytest.param(
         "feeds:\n  - url: https://a.example/\n  bad indent: [\n",
-        "3: invalid YAML: ",
+        "3: this line is not indented like the lines above it",
         id="yaml-syntax",
     ),
     pytest.param(

@@ -168,7 +168,9 @@ def test_fetch_command_prints_a_table_and_plain_progress_lines(
         assert word in result.stdout
     good_row = next(line for line in result.stdout.splitlines() if "Good" in line)
     assert good_row.split("\t")[:3] == ["Good", "ok", "1"]  # one new entry
-    assert "2 feeds: 1 ok, 1 failed or resting; 1 new" in result.stdout
+    # The summary goes to stderr off a terminal, so stdout holds the header and rows only.
+    assert "2 feeds: 1 ok, 1 failed or resting; 1 new" in result.stderr
+    assert all(line.count("\t") == 4 for line in result.stdout.splitlines())
 
     again = runner.invoke(app, [*args[:-1], "2026-11-25T12:30:00Z"])
     assert again.exit_code == 0

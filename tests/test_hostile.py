@@ -298,5 +298,5 @@ def test_broken_user_template_is_a_clear_error_and_records_nothing(
     code, _, err = run(one_feed, "send", *NOW)
     assert code == 1
     assert expected in err
-    assert "no issues yet" in run(one_feed, "history")[1]
+    assert "no issues yet" in run(one_feed, "history")[2]
     assert not (one_feed.parent / "outbox").exists()

@@ -168,8 +168,7 @@ def test_dry_run_writes_but_records_nothing(site: tuple[FeedServer, Path]) -> No
     code, out, _ = run(config, "send", "--dry-run", "--now", "2026-11-26T08:00:00Z")
     assert code == 0 and "dry run" in out
     assert len(list((config.parent / "outbox").glob("dry-run-*.eml"))) == 2
-    code, out, _ = run(config, "history")
-    assert "no issues yet" in out
+    assert "no issues yet" in run(config, "history")[2]
     code, out, _ = run(config, "send", "--now", "2026-11-26T09:00:00Z")
     assert code == 0 and "sent 2026-W48" in out
 
@@ -181,7 +180,7 @@ def test_to_sends_a_test_copy_only(site: tuple[FeedServer, Path]) -> None:
     assert code == 0
     messages = list(read_outbox(config.parent / "outbox").values())
     assert [str(m["To"]) for m in messages] == ["me@example.net"]
-    assert "no issues yet" in run(config, "history")[1]
+    assert "no issues yet" in run(config, "history")[2]
 
 
 def test_force_sends_the_period_again_with_the_same_question(
@@ -206,7 +205,7 @@ def test_preview_writes_three_files_and_records_nothing(site: tuple[FeedServer, 
     folder = config.parent / "preview"
     assert {p.name for p in folder.iterdir()} == {"issue.html", "issue.txt", "issue.eml"}
     assert "Lead from the middle" in (folder / "issue.txt").read_text()
-    assert "no issues yet" in run(config, "history")[1]
+    assert "no issues yet" in run(config, "history")[2]
 
 
 def test_empty_week_with_skip_sends_nothing(site: tuple[FeedServer, Path]) -> None:

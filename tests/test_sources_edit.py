@@ -175,7 +175,7 @@ def test_check_fix_changes_only_the_moved_and_discovered_urls(
     assert new == [f"    url: '{u('/mike.xml')}'", f"      url: {u('/page/atom')}",
                    f'  - {{name: Seth, url: "{u("/seth.xml")}"}}']  # fmt: skip
     assert comments(after) == comments(before)
-    assert "fixed 'Page'" in out
+    assert "fixed 'Page'" in err  # the report's lines are notes: stderr off a terminal
 
 
 def test_merge_keeps_crlf_line_endings() -> None:

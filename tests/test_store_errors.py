@@ -67,8 +67,9 @@ CALLS: dict[str, Callable[[Store], Any]] = {
     "signing_key": lambda s: s.signing_key(NOW),
     "rotate_token_key": lambda s: s.rotate_token_key(NOW),
 }
-# Opening maps its own errors; closing and the transaction's BEGIN/COMMIT are tested apart.
-NOT_QUERIES = {"open", "close", "transaction"}
+# Opening (and the read-only integrity check) maps its own errors; closing and the
+# transaction's BEGIN/COMMIT are tested apart.
+NOT_QUERIES = {"open", "close", "transaction", "integrity_problem"}
 
 
 class _Malformed:
