@@ -486,9 +486,13 @@ def _complete(
     config: Config, store: Store, frozen: StoredIssue, now: datetime, sender: Sender | None
 ) -> SendReport:
     """The period's issue is frozen: deliver it to whoever is still pending, or say it is done."""
-    from curator.deliver import make_sender
+    from curator.deliver import REMOVED, make_sender, still_owed
 
     rows = [d for d in store.deliveries(frozen.id) if d.status == "pending"]
+    _, gone = still_owed([d.recipient for d in rows], config.newsletter.to)
+    for recipient in gone:
+        store.mark_delivery(frozen.id, recipient, "failed", REMOVED, now)
+    rows = [d for d in rows if d.recipient not in gone]
     if not rows:
         # Also writes any archive page an earlier run could not.
         return _with_archive(config, store, _already_sent(store, frozen))
@@ -584,17 +588,20 @@ def _deliver(  # noqa: PLR0917 - a private helper called from two places
     now: datetime,
 ) -> list[DeliveryResult]:
     """Deliver a frozen issue, recording each recipient's outcome as soon as it is known."""
-    messages = _messages(
-        config,
+    from curator.deliver import build_messages
+
+    messages, results = build_messages(
+        config.newsletter,
+        recipients,
         subject=issue.subject,
         html=issue.html,
         text=issue.text,
         period=issue.period,
         round_=issue.round,
-        recipients=recipients,
-        now=now,
+        date=now,
     )
-    results: list[DeliveryResult] = []
+    for failed in results:
+        store.mark_delivery(issue.id, failed.recipient, failed.status, failed.detail, now)
 
     def handover(handed: Sequence[str]) -> None:
         store.mark_handover(issue.id, handed, now)

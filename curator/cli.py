@@ -8,7 +8,6 @@ contract's exit code: 0 done, 1 the job failed, 2 usage or configuration error.
 from __future__ import annotations
 
 import os
-import re
 import sys
 import traceback
 import webbrowser
@@ -166,18 +165,12 @@ def send(
 ) -> None:
     """Fetch all feeds, build this period's issue, deliver it and record it."""
     from curator.app import SendOptions, run_send
-    from curator.config import address_problem
-    from curator.errors import ConfigError
+    from curator.config import recipients_from_text
 
     def work() -> int:
         config = _load(ctx)
-        addresses = [a.strip() for value in to or [] for a in re.split(r"[,;]", value)]
-        addresses = [a for a in addresses if a]
-        for address in addresses:
-            problem = address_problem(address)
-            if problem:
-                raise ConfigError(f"{address!r} {problem}", key="--to")
-        options = SendOptions(dry_run=dry_run, to=tuple(addresses), force=force)
+        addresses = recipients_from_text(to or [], "--to")
+        options = SendOptions(dry_run=dry_run, to=addresses, force=force)
         report = run_send(config, options, _now(now, config))
         for line in report.lines:
             typer.echo(

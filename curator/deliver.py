@@ -32,6 +32,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -96,7 +97,7 @@ def _address(text: str, key: str) -> Address:
         # An Address object is stored as given: its display name is never parsed for encoded
         # words, and the folder quotes or encodes it as needed.
         return Address(display_name=header_text(name), addr_spec=addr)
-    except (ValueError, IndexError) as exc:
+    except (ValueError, IndexError, MessageError) as exc:
         raise DeliveryError(
             f"cannot write {text!r} as an email address: {exc}", hint=f"check {key}"
         ) from exc
@@ -164,6 +165,61 @@ def build_message(
     local = parseaddr(recipient)[1].split("@", maxsplit=1)[0]
     name = f"{_slug(period)}-r{round_}-{_slug(local)}-{digest}"
     return Outgoing(recipient=recipient, message=message, name=name)
+
+
+def build_messages(
+    newsletter: NewsletterConfig,
+    recipients: Sequence[str],
+    *,
+    subject: str,
+    html: str,
+    text: str,
+    period: str,
+    round_: int,
+    date: datetime,
+) -> tuple[list[Outgoing], list[DeliveryResult]]:
+    """A message per recipient, and a ``failed`` result for each one that cannot be built.
+
+    One address the email package cannot write never stops the others: it fails alone.
+    """
+    built: list[Outgoing] = []
+    unbuildable: list[DeliveryResult] = []
+    for recipient in recipients:
+        try:
+            built.append(
+                build_message(
+                    newsletter=newsletter,
+                    recipient=recipient,
+                    subject=subject,
+                    html=html,
+                    text=text,
+                    period=period,
+                    round_=round_,
+                    date=date,
+                )
+            )
+        except (DeliveryError, ValueError, IndexError, MessageError) as exc:
+            why = exc.message if isinstance(exc, DeliveryError) else str(exc)
+            unbuildable.append(DeliveryResult(recipient, "failed", f"message not built: {why}"))
+    return built, unbuildable
+
+
+REMOVED = "no longer in newsletter.to: not sent"
+
+
+def still_owed(pending: Sequence[str], configured: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``pending`` split into the recipients still configured and those removed since.
+
+    Mailboxes compare without their display name and case: ``Ann <a@x.org>`` is ``a@x.org``.
+    """
+    wanted = {_mailbox(address) for address in configured}
+    owed = [r for r in pending if _mailbox(r) in wanted]
+    gone = [r for r in pending if _mailbox(r) not in wanted]
+    return owed, gone
+
+
+def _mailbox(address: str) -> str:
+    return (parseaddr(address)[1] or address).lower()
 
 
 # ---------------------------------------------------------------- outbox
