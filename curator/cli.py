@@ -36,6 +36,11 @@ app = typer.Typer(
 )
 feeds_app = typer.Typer(help="Manage the sources in feeds.yaml.", no_args_is_help=True)
 app.add_typer(feeds_app, name="feeds")
+state_app = typer.Typer(
+    help="Carry the whole state as one file, encrypted with CURATOR_STATE_KEY.",
+    no_args_is_help=True,
+)
+app.add_typer(state_app, name="state")
 
 
 class _Settings:
@@ -501,6 +506,34 @@ def feeds_export(
             typer.echo(line, err=True)
 
     _guard(ctx, work)
+
+
+@state_app.command("export")
+def state_export(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="The file to write.")],
+    plain: Annotated[
+        bool, typer.Option("--plain", help="Write it unencrypted (it holds every address).")
+    ] = False,
+) -> None:
+    """Write the whole state to PATH, encrypted with the key in env CURATOR_STATE_KEY."""
+    from curator.statefile import export_state
+
+    _guard(ctx, lambda: typer.echo(export_state(_state_path(ctx), path, os.environ, plain=plain)))
+
+
+@state_app.command("import")
+def state_import(
+    ctx: typer.Context, path: Annotated[Path, typer.Argument(help="The exported file to read.")]
+) -> None:
+    """Replace the state with the one exported to PATH (decrypted with CURATOR_STATE_KEY)."""
+    from curator.statefile import import_state
+
+    _guard(ctx, lambda: typer.echo(import_state(path, _state_path(ctx), os.environ)))
+
+
+def _state_path(ctx: typer.Context) -> Path:
+    return _load(ctx).state_path
 
 
 def main() -> None:

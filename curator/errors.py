@@ -11,7 +11,8 @@ each into one clean line and the contract's exit code. Anything else is a bug::
     ├── DeliveryError            the mail server or outbox refused the message
     ├── ArchiveError             the web archive of sent issues cannot be written
     ├── StoreError               the state file cannot be used
-    │   └── BusyError            another curator run holds the state lock
+    │   ├── BusyError            another curator run holds the state lock
+    │   └── StateFileError       exit 2: an exported state file cannot be read (key, damage)
     └── SourcesError             a feeds command cannot do what was asked (duplicate, no
                                  feed found, no such feed, feeds.yaml changed meanwhile)
 
@@ -88,6 +89,12 @@ class StoreError(CuratorError):
 
 class BusyError(StoreError):
     """Another curator process holds the state lock."""
+
+
+class StateFileError(StoreError):
+    """An exported state file cannot be written or read back: no key, a wrong key, damage."""
+
+    exit_code = 2
 
 
 class SourcesError(CuratorError):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from curator.errors import BusyError, StoreError
+from curator.errors import BusyError, StateFileError, StoreError
 from curator.models import (
     DeliveryRow,
     DeliveryStatus,
@@ -233,6 +233,37 @@ class Store:
                     if statement.strip():
                         self.db.execute(statement)
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    # ------------------------------------------------------------ whole-state copies
+
+    def snapshot(self, target: Path) -> None:
+        """Copy the whole state, consistent as of now, into a new self-contained file at
+        ``target`` (SQLite's online backup; no WAL side file is needed to read it)."""
+        try:
+            copy = sqlite3.connect(target, isolation_level=None)
+            try:
+                self.db.backup(copy)
+                copy.execute("PRAGMA journal_mode=DELETE")
+            finally:
+                copy.close()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot copy the state to {target}: {exc}") from exc
+
+    @staticmethod
+    def check_snapshot(path: Path) -> None:
+        """Raise :class:`StateFileError` unless ``path`` is a whole, readable curator state."""
+        try:
+            db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                ok = db.execute("PRAGMA integrity_check").fetchone()[0]
+                version = int(db.execute("PRAGMA user_version").fetchone()[0])
+                tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+            finally:
+                db.close()
+        except sqlite3.Error as exc:
+            raise StateFileError(f"the file is not a curator state ({exc})") from exc
+        if ok != "ok" or not 1 <= version <= SCHEMA_VERSION or "deliveries" not in tables:
+            raise StateFileError("the file is not a whole curator state")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
