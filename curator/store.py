@@ -636,15 +636,22 @@ class RunLock:
     """
 
     def __init__(self, state_path: Path) -> None:
-        self.path = state_path.with_name(state_path.name + ".lock")
+        # The lock belongs to the real file: two spellings of one state (a symlink, a relative
+        # path, `..`) must meet at one lock, or two runs would each send every message.
+        real = state_path.resolve()
+        self.path = real.with_name(real.name + ".lock")
         self._fd: int | None = None
 
     def __enter__(self) -> RunLock:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            # O_NOFOLLOW: a symlink planted at the lock's name is refused, never written through.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
-            raise StoreError(f"cannot create the lock file {self.path}: {exc}") from exc
+            raise StoreError(
+                f"cannot create the lock file {self.path}: {exc.strerror or exc}",
+                hint="if it is a symlink, remove it: curator makes the lock file itself",
+            ) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
