@@ -89,11 +89,16 @@ def _settings(ctx: typer.Context) -> _Settings:
 
 
 def _fail(error: CuratorError, debug: bool) -> typer.Exit:
+    from curator.redact import env_secrets, redact
+
+    # The last guard: whatever a server echoed, no secret from the environment is printed.
+    secrets = env_secrets()
     if debug:
-        traceback.print_exception(error)
-    typer.echo(f"curator: error: {error}", err=True)
+        shown = "".join(traceback.format_exception(error))
+        typer.echo(redact(shown, secrets), err=True, nl=False)
+    typer.echo(redact(f"curator: error: {error}", secrets), err=True)
     if error.hint:
-        typer.echo(f"  {error.hint}", err=True)
+        typer.echo(f"  {redact(error.hint, secrets)}", err=True)
     return typer.Exit(error.exit_code)
 
 

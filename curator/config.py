@@ -487,7 +487,27 @@ def _postmark(r: _Reader, node: _Node, env: Mapping[str, str]) -> PostmarkConfig
     return PostmarkConfig(
         token=env.get("CURATOR_POSTMARK_TOKEN") or None,
         message_stream=_optional(c, "message_stream", r.single_line, d.message_stream),
-        endpoint=_optional(c, "endpoint", lambda n: _https(r, n), d.endpoint),
+        endpoint=_optional(c, "endpoint", lambda n: _postmark_endpoint(r, n, env), d.endpoint),
+    )
+
+
+POSTMARK_ANY_HOST = "CURATOR_POSTMARK_ANY_HOST"
+
+
+def _postmark_endpoint(r: _Reader, node: _Node, env: Mapping[str, str]) -> str:
+    """An https URL on a postmarkapp.com host: the server token travels with every call, so a
+    feeds.yaml edit must not be able to send it elsewhere without the operator's say-so."""
+    url = _https(r, node)
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "postmarkapp.com" or host.endswith(".postmarkapp.com"):
+        return url
+    if env.get(POSTMARK_ANY_HOST) == "1":
+        return url
+    raise r.fail(
+        node,
+        f"{url!r} is not a postmarkapp.com address, and the server token would be sent to it",
+        hint=f"to send the token to this host on purpose (a proxy you run), set "
+        f"{POSTMARK_ANY_HOST}=1",
     )
 
 

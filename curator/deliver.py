@@ -43,6 +43,7 @@ from urllib.parse import urlsplit
 
 from curator.errors import DeliveryError
 from curator.models import DeliveryConfig, DeliveryResult, NewsletterConfig, SmtpConfig
+from curator.redact import clean_cause, redact
 
 Handover = Callable[[Sequence[str]], None]
 
@@ -522,12 +523,48 @@ def _refusal(recipient: str, code: int, reason: bytes | str) -> DeliveryResult:
     return DeliveryResult(recipient, "pending" if 400 <= code < 500 else "failed", detail)
 
 
+class RedactingSender:
+    """Wraps a sender so no secret reaches a result, an error or its chain: servers may echo
+    the password (SMTP ``535`` with the AUTH string) or the token (Postmark's ``Message``)."""
+
+    def __init__(self, inner: Sender, secrets: Sequence[str]) -> None:
+        self.inner = inner
+        self.secrets = [s for s in secrets if s]
+
+    def deliver(
+        self, messages: Sequence[Outgoing], handover: Handover = no_handover
+    ) -> Iterator[DeliveryResult]:
+        failure: DeliveryError | None = None
+        try:
+            for result in self.inner.deliver(messages, handover):
+                detail = redact(result.detail, self.secrets)
+                yield DeliveryResult(result.recipient, result.status, detail)
+        except DeliveryError as exc:
+            failure = self._clean(exc)
+        if failure is not None:
+            # Raised outside the handler, so the original (unredacted) error is not its context.
+            raise failure
+
+    def _clean(self, exc: DeliveryError) -> DeliveryError:
+        secrets = self.secrets
+        clean = DeliveryError(redact(exc.message, secrets), hint=redact(exc.hint, secrets))
+        cause = exc.__cause__ or exc.__context__
+        if cause is not None:
+            clean.__cause__ = clean_cause(cause, secrets)
+        clean.__suppress_context__ = True
+        return clean
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 def make_sender(config: DeliveryConfig, from_addr: str) -> Sender:
-    """The sender that delivery.method names."""
+    """The sender that delivery.method names, with every secret it knows redacted."""
     if config.method == "smtp":
-        return SmtpSender(config.smtp, from_addr)
+        smtp = config.smtp
+        return RedactingSender(SmtpSender(smtp, from_addr), [smtp.password or ""])
     if config.method == "postmark":
         from curator.postmark import PostmarkSender
 
-        return PostmarkSender(config.postmark)
+        return RedactingSender(PostmarkSender(config.postmark), [config.postmark.token or ""])
     return OutboxSender(config.outbox_dir)
