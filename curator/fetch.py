@@ -198,6 +198,10 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+# A failed attempt that took this long (or a quarter of the feed's timeout, if less) is a
+# stall, not a passing fault: it is not retried in the run.
+STALL_SECONDS = 2.0
+
 # Transient: the next attempt may well work. A read timeout is not retried: the feed's whole
 # deadline already bounds it, and a server that stalls once usually stalls again.
 _RETRYABLE_ERRORS = (
@@ -219,10 +223,14 @@ class Fetcher:
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.config = config
         self.sleep = sleep
+        self.monotonic = monotonic
+        # An attempt that fails after this long stalled first; see _fetch_with_retries.
+        self.stall_seconds = min(STALL_SECONDS, config.timeout / 4)
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self.clock = clock
         self._global = asyncio.Semaphore(config.concurrency)
@@ -261,10 +269,17 @@ class Fetcher:
         while True:
             attempts[0] = attempt + 1
             delay: float | None = None
+            tried = self.monotonic()
             try:
                 result = await self._fetch_once(feed, validators)
             except _RETRYABLE_ERRORS as exc:
                 result = FetchResult(feed, "failed", error=_describe(exc), validators=validators)
+                stalled = self.monotonic() - tried
+                if stalled >= self.stall_seconds:
+                    # A failure after a stall is a read timeout in all but name: a server that
+                    # kept the line silent this long and then dropped it will do so again, so
+                    # it is not retried in this run. Only fast failures are.
+                    return replace(result, error=f"{result.error} after {stalled:.0f} s")
                 delay = backoff_delay(attempt, self.rng)
             except httpx.HTTPError as exc:
                 return FetchResult(feed, "failed", error=_describe(exc), validators=validators)
