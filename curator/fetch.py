@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import ipaddress
 import random
 import time
 import zlib
@@ -42,6 +43,75 @@ Sleep = Callable[[float], Awaitable[None]]
 
 class _TooLarge(Exception):
     pass
+
+
+class _RefusedRedirect(Exception):
+    """A redirect hop curator will not follow; the text says why."""
+
+
+ORIGIN = "curator.origin"  # request extension: the configured URL, kept across redirects
+
+
+def _private(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_unspecified
+        or ip.is_reserved
+        or ip.is_multicast
+    )
+
+
+async def _addresses(host: str) -> list[str]:
+    """The addresses ``host`` stands for: itself when it is one, else what DNS answers."""
+    bare = host.strip("[]")
+    try:
+        ipaddress.ip_address(bare.split("%", 1)[0])
+    except ValueError:
+        pass
+    else:
+        return [bare]
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(bare, None)
+    except OSError:
+        return []
+    return [str(info[4][0]) for info in infos]
+
+
+async def _is_private_host(host: str) -> bool:
+    if host.strip("[]").lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    return any(_private(a) for a in await _addresses(host))
+
+
+async def check_hop(request: httpx.Request) -> None:
+    """Refuse a redirect hop that leaves http(s), or that leads a feed configured at a public
+    address into private, loopback or link-local space (a cloud metadata service, the LAN).
+
+    Runs before every request the client sends; the first request of a fetch is the
+    configured URL itself and is always allowed (feeds.yaml may name a private address).
+    """
+    origin = request.extensions.get(ORIGIN)
+    if origin is None or str(request.url) == origin:
+        return
+    if request.url.scheme not in ("http", "https"):
+        raise _RefusedRedirect(f"redirected to {request.url.scheme}:, which is not http(s)")
+    host = request.url.host
+    if not await _is_private_host(host):
+        return
+    origin_host = urlsplit(origin).hostname or ""
+    if await _is_private_host(origin_host):
+        return
+    raise _RefusedRedirect(
+        f"redirected from a public address into a private one ({host}); not followed"
+    )
 
 
 class _BadEncoding(Exception):
@@ -122,6 +192,7 @@ def make_client(config: FetchConfig) -> httpx.AsyncClient:
             max_connections=config.concurrency, max_keepalive_connections=config.concurrency
         ),
         trust_env=False,
+        event_hooks={"request": [check_hop]},
     )
 
 
@@ -283,6 +354,8 @@ class Fetcher:
                 delay = backoff_delay(attempt, self.rng)
             except httpx.HTTPError as exc:
                 return FetchResult(feed, "failed", error=_describe(exc), validators=validators)
+            except _RefusedRedirect as exc:
+                return FetchResult(feed, "failed", error=str(exc), validators=validators)
             except httpx.InvalidURL as exc:
                 # Config validates feed URLs; this is a redirect to an address httpx refuses.
                 error = f"redirected to an invalid URL: {exc}"
@@ -319,7 +392,10 @@ class Fetcher:
 
     async def _fetch_once(self, feed: FeedConfig, validators: Validators) -> FetchResult:
         headers = conditional_headers(validators)
-        async with self.client.stream("GET", feed.url, headers=headers) as response:
+        extensions = {ORIGIN: str(httpx.URL(feed.url))}
+        async with self.client.stream(
+            "GET", feed.url, headers=headers, extensions=extensions
+        ) as response:
             permanent = _permanent_redirect(response)
             status = response.status_code
             if status == 304:
@@ -390,6 +466,8 @@ def _status_error(status: int, reason: str) -> str:
 
 def _permanent_redirect(response: httpx.Response) -> str | None:
     """The final URL when every hop was a permanent redirect (301 or 308)."""
+    if response.url.scheme not in ("http", "https"):
+        return None  # never suggest a feed address curator would not fetch
     if response.history and all(r.status_code in (301, 308) for r in response.history):
         return str(response.url)
     return None
