@@ -36,6 +36,12 @@ feeds:
 """
 
 
+@pytest.fixture(autouse=True)
+def _no_key_from_outside(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees a CURATOR_STATE_KEY from the developer's shell."""
+    monkeypatch.delenv("CURATOR_STATE_KEY", raising=False)
+
+
 @pytest.fixture
 def config(feed_server: FeedServer, tmp_path: Path) -> Path:
     feed = feed_server.add(
