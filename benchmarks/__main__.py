@@ -19,6 +19,9 @@ def main() -> None:
     run.add_argument(
         "--hang-timeout", type=float, default=5.0, help="fetch.timeout in the hanging run (5)"
     )
+    run.add_argument(
+        "--stall", type=float, default=5.0, help="seconds a stalling feed is silent (5)"
+    )
     run.add_argument("--startup-runs", type=int, default=5, help="runs of --help/--version (5)")
     run.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
 
@@ -27,6 +30,8 @@ def main() -> None:
     serve.add_argument("--hanging", type=int, default=2)
     serve.add_argument("--seed", type=int, default=1)
     serve.add_argument("--latency", type=float, default=0.1)
+    serve.add_argument("--stalling", type=int, default=0)
+    serve.add_argument("--stall", type=float, default=5.0)
 
     commands.add_parser("render-once", help="print the ms one 40-post render takes")
 
@@ -34,7 +39,7 @@ def main() -> None:
     if args.command == "serve":
         from benchmarks.server import serve as serve_feeds
 
-        serve_feeds(args.feeds, args.hanging, args.seed, args.latency)
+        serve_feeds(args.feeds, args.hanging, args.seed, args.latency, args.stalling, args.stall)
     elif args.command == "render-once":
         from benchmarks.render_once import main as render_once
 
@@ -50,6 +55,7 @@ def main() -> None:
                 seed=args.seed,
                 latency=args.latency,
                 hang_timeout=args.hang_timeout,
+                stall=args.stall,
                 startup_runs=args.startup_runs,
                 json_out=args.json,
             )

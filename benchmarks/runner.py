@@ -27,6 +27,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # `send --now` for the benchmark: just after the newest generated post (benchmarks.feeds).
 SEND_NOW = "2026-11-26T08:00:00Z"
+# A floor request that fails after this many seconds met a stalling feed: not tried again.
+STALL_FLOOR = 1.0
 # Requests in flight for the network floor; see _fetch_all.
 FLOOR_IN_FLIGHT = 32
 
@@ -42,6 +44,7 @@ class Server:
     feeds: list[str]
     kinds: list[str]
     hanging: list[str]
+    stalling: list[str]
     stats_url: str
 
     def stats(self, reset: bool = False) -> dict[str, object]:
@@ -60,10 +63,13 @@ class Server:
             self.process.wait()
 
 
-def start_server(feeds: int, hanging: int, seed: int, latency: float) -> Server:
+def start_server(  # noqa: PLR0917 - the server's knobs
+    feeds: int, hanging: int, seed: int, latency: float, stalling: int = 0, stall: float = 5.0
+) -> Server:
     """Start ``python -m benchmarks serve`` and wait for its line of addresses."""
     command = [sys.executable, "-m", "benchmarks", "serve", "--feeds", str(feeds)]
     command += ["--hanging", str(hanging), "--seed", str(seed), "--latency", str(latency)]
+    command += ["--stalling", str(stalling), "--stall", str(stall)]
     process = subprocess.Popen(
         command, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
@@ -73,7 +79,9 @@ def start_server(feeds: int, hanging: int, seed: int, latency: float) -> Server:
         process.wait()
         raise SystemExit(f"the feed server did not start (exit {process.returncode})")
     info = json.loads(line)
-    return Server(process, info["feeds"], info["kinds"], info["hanging"], info["stats"])
+    return Server(
+        process, info["feeds"], info["kinds"], info["hanging"], info["stalling"], info["stats"]
+    )
 
 
 # ---------------------------------------------------------------- floors
@@ -100,12 +108,19 @@ async def _fetch_all(urls: Sequence[str], in_flight: int) -> list[Fetched]:
 
         async def one(url: str) -> Fetched:
             async with gate:
+                started = time.perf_counter()
                 try:
                     response = await client.get(url)
                 except httpx.TransportError:
                     # On a machine starved of CPU the server can drop a connection; one more
                     # try keeps the floor a measurement of the feeds, not of that accident.
-                    response = await client.get(url)
+                    # A drop after a stall is the feed itself: the floor waits it out once.
+                    if time.perf_counter() - started > STALL_FLOOR:
+                        return Fetched(url, b"", None)
+                    try:
+                        response = await client.get(url)
+                    except httpx.TransportError:
+                        return Fetched(url, b"", None)
             kind = response.headers.get("content-type")
             return Fetched(str(response.url), response.content, kind)
 
@@ -286,6 +301,7 @@ class Options:
     seed: int = 1
     latency: float = 0.1
     hang_timeout: float = 5.0
+    stall: float = 5.0
     startup_runs: int = 5
     json_out: Path | None = None
 
@@ -305,7 +321,7 @@ def run_all(options: Options) -> Report:
     report.say(f"load average at the start: {_load()}")
     served = max(n, options.big)
     report.say(f"building {served} feeds (+{hanging} hanging) in the server process ...")
-    server = start_server(served, hanging, options.seed, options.latency)
+    server = start_server(served, hanging, options.seed, options.latency, hanging, options.stall)
     work = Path(tempfile.mkdtemp(prefix="curator-bench-"))
     try:
         _scenarios(Bench(options, report, server, work, command, env, hanging))
@@ -508,6 +524,38 @@ class Bench:
             )
         )
 
+    def stalling_feeds(self) -> None:
+        """Cold `send --dry-run` with 1% of the feeds stalling (silent, then a hang-up), against
+        the fetch+parse floor of the same list measured now: a stall must cost one wait, not
+        one per retry."""
+        n, stall = self.options.feeds, self.options.stall
+        urls, kinds = list(self.server.feeds[:n]), list(self.server.kinds[:n])
+        count = len(self.server.stalling)
+        for k in range(count):
+            place = (k + 1) * n // (count + 1)
+            urls[place], kinds[place] = self.server.stalling[k], "error"
+        net, parse = self.floors_for(urls, kinds)
+        config = write_config(self.work / "stall", urls)
+        runs = self.median_of(
+            lambda i: (config, self.work / "stall" / f"cold-{i}" / "state.db"),
+            "send",
+            "--dry-run",
+            "--now",
+            SEND_NOW,
+        )
+        seconds = _median([r.wall for r in runs])
+        ratio = seconds / (net + parse)
+        self.add(
+            Row(
+                f"cold `send --dry-run`, {count} of {n} feeds stalling {stall:g} s",
+                seconds,
+                f"{ratio:.2f} x (net+parse)",
+                "<= 0.8 x (net+parse)",
+                ratio <= 0.8,
+                f"floors {_seconds(net)} + {_seconds(parse)} over the same feeds",
+            )
+        )
+
     def startup(self) -> None:
         """`curator --help` and `--version`, whole processes."""
         for flag, target in (("--help", 0.35), ("--version", 0.25)):
@@ -583,6 +631,7 @@ def _scenarios(bench: Bench) -> None:
     state = bench.cold_and_warm()
     bench.send_dry_run(state)
     bench.hanging_feeds(state)
+    bench.stalling_feeds()
     bench.startup()
     bench.render()
     if bench.options.big > 0:

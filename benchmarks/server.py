@@ -73,6 +73,7 @@ class Stats:
     bytes_sent: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     hanging: int = 0
+    stalled: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -84,9 +85,20 @@ class Stats:
 
 
 class FeedServer:
-    """Serves ``feeds`` regular feeds plus ``hanging`` feeds that never answer."""
+    """Serves ``feeds`` regular feeds plus ``hanging`` feeds that never answer and
+    ``stalling`` feeds that stay silent for ``stall`` seconds, then hang up."""
 
-    def __init__(self, feeds: int, hanging: int, seed: int, latency: float) -> None:
+    def __init__(  # noqa: PLR0917 - the server's knobs
+        self,
+        feeds: int,
+        hanging: int,
+        seed: int,
+        latency: float,
+        stalling: int = 0,
+        stall: float = 5.0,
+    ) -> None:
+        self.stalling = stalling
+        self.stall = stall
         self.latency = latency
         self.stats = Stats()
         self.port = 0
@@ -97,7 +109,10 @@ class FeedServer:
 
     def build(self) -> None:
         """Generate every body once, before the port opens: serving costs no CPU for it."""
-        for index in range(self.feeds + self.hanging):
+        for index in range(self.feeds + self.hanging + self.stalling):
+            if index >= self.feeds + self.hanging:
+                self.entries[host_of(index)] = Entry("stall", None)
+                continue
             if index >= self.feeds:
                 self.entries[host_of(index)] = Entry("hang", None)
                 continue
@@ -164,6 +179,11 @@ class FeedServer:
                     self.stats.hanging += 1
                     # Never answer; wait for the client to give up and close.
                     await reader.read()
+                    return
+                if entry is not None and entry.kind == "stall":
+                    # Silent for a while, then hang up without a word.
+                    self.stats.stalled += 1
+                    await asyncio.sleep(self.stall)
                     return
                 await asyncio.sleep(self.latency)
                 await self._answer(writer, host, path, headers, entry)
@@ -234,8 +254,10 @@ def _not_modified(headers: dict[str, str], etag: str, last_modified: str) -> boo
     return False
 
 
-async def _main(feeds: int, hanging: int, seed: int, latency: float) -> None:
-    server = FeedServer(feeds, hanging, seed, latency)
+async def _main(  # noqa: PLR0917 - the server's knobs
+    feeds: int, hanging: int, seed: int, latency: float, stalling: int, stall: float
+) -> None:
+    server = FeedServer(feeds, hanging, seed, latency, stalling, stall)
     server.build()
     listeners = await server.start()
     ready = {
@@ -243,6 +265,7 @@ async def _main(feeds: int, hanging: int, seed: int, latency: float) -> None:
         "feeds": [server.url(i) for i in range(feeds)],
         "kinds": [kind_of(i) for i in range(feeds)],
         "hanging": [server.url(i) for i in range(feeds, feeds + hanging)],
+        "stalling": [server.url(i) for i in range(feeds + hanging, feeds + hanging + stalling)],
         "stats": f"http://{host_of(0)}:{server.port}/_stats",
     }
     print(json.dumps(ready), flush=True)
@@ -257,6 +280,8 @@ async def _main(feeds: int, hanging: int, seed: int, latency: float) -> None:
         listener.close()
 
 
-def serve(feeds: int, hanging: int, seed: int, latency: float) -> None:
+def serve(  # noqa: PLR0917 - the server's knobs
+    feeds: int, hanging: int, seed: int, latency: float, stalling: int = 0, stall: float = 5.0
+) -> None:
     """Build the feeds, print one JSON line with the addresses, serve until stopped."""
-    asyncio.run(_main(feeds, hanging, seed, latency))
+    asyncio.run(_main(feeds, hanging, seed, latency, stalling, stall))

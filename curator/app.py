@@ -106,7 +106,10 @@ def run_preview(
             subject, html, text = rendered.subject, rendered.html, rendered.text
     recipient = (config.newsletter.to or ("reader@example.invalid",))[0]
     shown = RenderedIssue(subject, html, text)
-    (message,) = unrecorded_messages(config, shown, period.key, [recipient], now)
+    messages, unbuilt = unrecorded_messages(config, shown, period.key, [recipient], now)
+    if unbuilt:
+        raise PreviewError(f"cannot build the preview's message: {unbuilt[0].detail}")
+    (message,) = messages
     paths = (out_dir / "issue.html", out_dir / "issue.txt", out_dir / "issue.eml")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

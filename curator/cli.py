@@ -134,6 +134,12 @@ replies_app = typer.Typer(
 )
 app.add_typer(replies_app, name="replies")
 
+state_app = typer.Typer(
+    help="Carry the whole state as one file, encrypted with CURATOR_STATE_KEY.",
+    no_args_is_help=True,
+)
+app.add_typer(state_app, name="state")
+
 # One example per command, shown at the end of its --help (see _finish_help).
 EXAMPLES: dict[str, str] = {
     "init": "curator init newsletter --github",
@@ -150,8 +156,8 @@ EXAMPLES: dict[str, str] = {
     "feeds import": "curator feeds import subscriptions.opml",
     "feeds export": "curator feeds export --out feeds.opml",
     # Commands other branches add; an entry for a command not (yet) here is harmless.
-    "state export": "CURATOR_STATE_KEY=... curator state export state.bin",
-    "state import": "CURATOR_STATE_KEY=... curator state import state.bin",
+    "state export": "curator state export state.enc  # key from env CURATOR_STATE_KEY",
+    "state import": "curator state import state.enc  # key from env CURATOR_STATE_KEY",
     "replies": "curator replies",
     "replies rotate-key": "curator replies rotate-key",
     "journal": "curator journal --format md > journal.md",
@@ -286,11 +292,16 @@ def _settings(ctx: typer.Context) -> _Settings:
 
 
 def _fail(error: CuratorError, debug: bool) -> typer.Exit:
+    from curator.redact import env_secrets, redact
+
+    # The last guard: whatever a server echoed, no secret from the environment is printed.
+    secrets = env_secrets()
     if debug:
-        traceback.print_exception(error)
-    typer.echo(f"curator: error: {error}", err=True)
+        shown = "".join(traceback.format_exception(error))
+        typer.echo(redact(shown, secrets), err=True, nl=False)
+    typer.echo(redact(f"curator: error: {error}", secrets), err=True)
     if error.hint:
-        typer.echo(f"  {error.hint}", err=True)
+        typer.echo(f"  {redact(error.hint, secrets)}", err=True)
     return typer.Exit(error.exit_code)
 
 
@@ -450,18 +461,12 @@ def send(  # noqa: PLR0917 - each typer option is a parameter
 ) -> None:
     """Fetch all feeds, build this period's issue, deliver it and record it."""
     from curator.app import SendOptions, run_send
-    from curator.config import address_problem
-    from curator.errors import ConfigError
+    from curator.config import recipients_from_text
     from curator.summary import failure_summary, send_summary
 
     def work() -> int:
         config = _load(ctx)
-        addresses = [a.strip() for value in to or [] for a in re.split(r"[,;]", value)]
-        addresses = [a for a in addresses if a]
-        for address in addresses:
-            problem = address_problem(address)
-            if problem:
-                raise ConfigError(f"{address!r} {problem}", key="--to")
+        addresses = recipients_from_text(to or [], "--to")
         options = SendOptions(
             dry_run=dry_run,
             to=tuple(addresses),
@@ -885,6 +890,34 @@ def readers(
         print_table(header, rows)
 
     _guard(ctx, work)
+
+
+@state_app.command("export")
+def state_export(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="The file to write.")],
+    plain: Annotated[
+        bool, typer.Option("--plain", help="Write it unencrypted (it holds every address).")
+    ] = False,
+) -> None:
+    """Write the whole state to PATH, encrypted with the key in env CURATOR_STATE_KEY."""
+    from curator.statefile import export_state
+
+    _guard(ctx, lambda: typer.echo(export_state(_state_path(ctx), path, os.environ, plain=plain)))
+
+
+@state_app.command("import")
+def state_import(
+    ctx: typer.Context, path: Annotated[Path, typer.Argument(help="The exported file to read.")]
+) -> None:
+    """Replace the state with the one exported to PATH (decrypted with CURATOR_STATE_KEY)."""
+    from curator.statefile import import_state
+
+    _guard(ctx, lambda: typer.echo(import_state(path, _state_path(ctx), os.environ)))
+
+
+def _state_path(ctx: typer.Context) -> Path:
+    return _load(ctx).state_path
 
 
 # ---------------------------------------------------------------- help text

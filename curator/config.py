@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from email.utils import parseaddr
@@ -209,17 +209,89 @@ def likely_url(text: str) -> str | None:
     return guess if url_problem(guess) is None else None
 
 
+def split_addresses(raw: str) -> list[str]:
+    """The addresses in one written list, split on commas, semicolons and newlines.
+
+    A separator inside a quoted display name (``"Doe, Jane" <j@x.org>``) or inside angle
+    brackets does not split. Empty parts are left out; every other part is returned as written,
+    so a part that is not an address reaches :func:`address_problem` and is named there.
+    """
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    angle = 0
+    for char in raw:
+        if escaped:
+            escaped = False
+        elif quoted and char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif not quoted and char == "<":
+            angle += 1
+        elif not quoted and char == ">":
+            angle = max(0, angle - 1)
+        elif not quoted and not angle and char in ",;\n\r":
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return [part.strip() for part in parts if part.strip()]
+
+
+# A mailbox as people write it: an addr-spec alone, or an optional display name (a quoted
+# string, or words without RFC 5322 specials) and the addr-spec in angle brackets.
+_MAILBOX = re.compile(
+    r'(?:(?:"(?:[^"\\]|\\.)*"|[^"<>@,;:\\\[\]]*?)\s*<(?P<inner>[^<>]*)>|(?P<bare>[^<>"]*))'
+)
+
+
+_LABELS = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*")
+
+
 def address_problem(address: str) -> str | None:
-    """Why ``address`` is not a usable email address (``Name <a@b>`` or ``a@b``), or None."""
+    """Why ``address`` is not a usable email address (``Name <a@b>`` or ``a@b``), or None.
+
+    The whole text must be one mailbox; its addr-spec is checked by email-validator's syntax
+    check (no DNS): no empty, leading, trailing or doubled dots, a domain of valid labels.
+    """
     if "\n" in address or "\r" in address:
         return "must be a single line"
-    _, addr = parseaddr(address)
-    if not re.fullmatch(r"[^@\s<>,;]+@[^@\s<>,;]+\.?[^@\s<>,;]*", addr or ""):
-        return "is not an email address"
+    match = _MAILBOX.fullmatch(address.strip())
+    if match is None:
+        return "is not an email address (write one address, or Name <address>)"
+    addr = (match["inner"] if match["inner"] is not None else match["bare"] or "").strip()
     if not addr.isascii():
         # Sending to such an address needs SMTPUTF8, which curator does not speak; refusing it
         # here beats a delivery that fails after the issue is frozen.
         return "is not a plain ASCII address (write the domain in its xn-- form)"
+    return _addr_spec_problem(addr)
+
+
+def _addr_spec_problem(addr: str) -> str | None:
+    from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+
+    local, at, domain = addr.rpartition("@")
+    if not at or not local or not domain:
+        return "is not an email address"
+    if any(
+        domain.lower() == d or domain.lower().endswith(f".{d}") for d in SPECIAL_USE_DOMAIN_NAMES
+    ):
+        # Syntax only: a reserved name (localhost, .test) is a fine address on a private
+        # network, so only its labels are checked and the local part with a neutral domain.
+        if not re.fullmatch(
+            r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*", domain
+        ):
+            return "is not an email address (the part after the @ is not a domain name)"
+        addr = f"{local}@example.org"
+    try:
+        validate_email(
+            addr, check_deliverability=False, allow_smtputf8=False, globally_deliverable=False
+        )
+    except EmailNotValidError as exc:
+        reason = str(exc).rstrip(".")
+        return f"is not an email address ({reason[:1].lower()}{reason[1:]})"
     return None
 
 
@@ -327,7 +399,7 @@ def _newsletter(r: _Reader, node: _Node, env: Mapping[str, str]) -> NewsletterCo
     d = NewsletterConfig()
     to = _optional(c, "to", lambda n: _recipients(r, n), d.to)
     if env.get("CURATOR_TO", "").strip():
-        to = _recipients_from_env(env["CURATOR_TO"])
+        to = recipients_from_text([env["CURATOR_TO"]], "CURATOR_TO")
     cadence = _optional(c, "cadence", _pick(r, "weekly", "daily", "monthly"), "weekly")
     empty_week = _optional(c, "empty_week", _pick(r, "skip", "question", "archive"), "skip")
     return NewsletterConfig(
@@ -356,16 +428,26 @@ def _recipients(r: _Reader, node: _Node) -> tuple[str, ...]:
         if isinstance(node.value, str)
         else r.sequence(node)
     )
-    addresses = tuple(r.address(item) for item in items)
+    addresses: list[str] = []
+    for item in items:
+        for part in split_addresses(r.string(item)):
+            problem = address_problem(part)
+            if problem:
+                raise r.fail(item, f"{part!r} {problem}")
+            addresses.append(part)
     return tuple(dict.fromkeys(addresses))
 
 
-def _recipients_from_env(raw: str) -> tuple[str, ...]:
-    addresses = [part.strip() for part in raw.split(",") if part.strip()]
-    for address in addresses:
-        problem = address_problem(address)
-        if problem:
-            raise ConfigError(f"{address!r} {problem}", key="CURATOR_TO")
+def recipients_from_text(values: Sequence[str], key: str) -> tuple[str, ...]:
+    """Every address in ``values`` (CURATOR_TO, --to), split and checked; the first bad part
+    is a :class:`ConfigError` naming ``key``."""
+    addresses: list[str] = []
+    for value in values:
+        for part in split_addresses(value):
+            problem = address_problem(part)
+            if problem:
+                raise ConfigError(f"{part!r} {problem}", key=key)
+            addresses.append(part)
     return tuple(dict.fromkeys(addresses))
 
 
@@ -442,7 +524,27 @@ def _postmark(r: _Reader, node: _Node, env: Mapping[str, str]) -> PostmarkConfig
     return PostmarkConfig(
         token=env.get("CURATOR_POSTMARK_TOKEN") or None,
         message_stream=_optional(c, "message_stream", r.single_line, d.message_stream),
-        endpoint=_optional(c, "endpoint", lambda n: _https(r, n), d.endpoint),
+        endpoint=_optional(c, "endpoint", lambda n: _postmark_endpoint(r, n, env), d.endpoint),
+    )
+
+
+POSTMARK_ANY_HOST = "CURATOR_POSTMARK_ANY_HOST"
+
+
+def _postmark_endpoint(r: _Reader, node: _Node, env: Mapping[str, str]) -> str:
+    """An https URL on a postmarkapp.com host: the server token travels with every call, so a
+    feeds.yaml edit must not be able to send it elsewhere without the operator's say-so."""
+    url = _https(r, node)
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "postmarkapp.com" or host.endswith(".postmarkapp.com"):
+        return url
+    if env.get(POSTMARK_ANY_HOST) == "1":
+        return url
+    raise r.fail(
+        node,
+        f"{url!r} is not a postmarkapp.com address, and the server token would be sent to it",
+        hint=f"to send the token to this host on purpose (a proxy you run), set "
+        f"{POSTMARK_ANY_HOST}=1",
     )
 
 

@@ -33,6 +33,7 @@ import socket
 import ssl
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -80,7 +81,7 @@ def _address(text: str, key: str) -> Address:
         # An Address object is stored as given: its display name is never parsed for encoded
         # words, and the folder quotes or encodes it as needed.
         return Address(display_name=header_text(name), addr_spec=addr)
-    except (ValueError, IndexError) as exc:
+    except (ValueError, IndexError, MessageError) as exc:
         raise DeliveryError(
             f"cannot write {text!r} as an email address: {exc}", hint=f"check {key}"
         ) from exc
@@ -118,12 +119,16 @@ def build_message(
     period: str,
     round_: int,
     date: datetime,
+    headers: Sequence[tuple[str, str]] = (),
 ) -> Outgoing:
     """One ``multipart/alternative`` message (text, then HTML) for one recipient.
 
     Every header value passes through :func:`header_text` or is an :class:`Address`, so no
-    title or name (from a feed or from feeds.yaml) can split a header or add one.
+    title or name (from a feed or from feeds.yaml) can split a header or add one. ``headers``
+    are this reader's own (``Reply-To``, ``List-Unsubscribe``), made by curator: a
+    ``List-Unsubscribe`` there replaces the one ``newsletter.unsubscribe`` gives.
     """
+    own = dict(headers)
     message = EmailMessage(policy=SMTP)
     message["From"] = _address(newsletter.from_addr, "newsletter.from")
     message["To"] = _address(recipient, "newsletter.to")
@@ -134,7 +139,11 @@ def build_message(
     message["List-Id"] = (
         f'"{list_name}" <{_slug(newsletter.title)}.{_domain(newsletter.from_addr)}>'
     )
-    if newsletter.unsubscribe:
+    if "Reply-To" in own:
+        message["Reply-To"] = _address(own["Reply-To"], "replies.address")
+    if "List-Unsubscribe" in own:
+        message["List-Unsubscribe"] = _one_line(own["List-Unsubscribe"])
+    elif newsletter.unsubscribe:
         target = newsletter.unsubscribe
         message["List-Unsubscribe"] = f"<{_one_line(target)}>"
         if urlsplit(target).scheme == "https":

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING
 from curator import select
 from curator.models import (
     Config,
+    DeliveryResult,
     FeedOutcome,
     IssueDraft,
     Period,
+    PersonalCopy,
     QuestionChoice,
     RenderedIssue,
 )
@@ -99,8 +101,15 @@ def _source_notes(
 
 
 def render_draft(
-    config: Config, store: Store, draft: IssueDraft, outcomes: Sequence[FeedOutcome]
+    config: Config,
+    store: Store,
+    draft: IssueDraft,
+    outcomes: Sequence[FeedOutcome],
+    *,
+    personal_marker: bool = False,
 ) -> RenderedIssue:
+    """Render a draft; with ``personal_marker`` the shared body marks where each reader's own
+    block goes (an issue that will be frozen with per-reader parts)."""
     from curator.render import render_issue
 
     return render_issue(
@@ -109,6 +118,7 @@ def render_draft(
         sources=_source_notes(config, outcomes, store.feed_titles()),
         templates_dir=config.templates_dir,
         archive_url=config.archive_url if config.archive_dir else None,
+        personal_marker=personal_marker,
     )
 
 
@@ -122,23 +132,42 @@ def build_messages(
     round_: int,
     recipients: Sequence[str],
     now: datetime,
-) -> list[Outgoing]:
-    """One message per recipient of an issue's subject and bodies."""
-    from curator.deliver import build_message
+    personal: Mapping[str, PersonalCopy] | None = None,
+) -> tuple[list[Outgoing], list[DeliveryResult]]:
+    """One message per recipient of an issue's subject and bodies, and a ``failed`` result
+    for each recipient whose message cannot be built: one bad address never stops the others.
 
-    return [
-        build_message(
-            newsletter=config.newsletter,
-            recipient=recipient,
-            subject=subject,
-            html=html,
-            text=text,
-            period=period,
-            round_=round_,
-            date=now,
-        )
-        for recipient in recipients
-    ]
+    ``personal`` holds each reader's own parts of a frozen issue (their block of earlier
+    answers, put where the shared body marks it, and their Reply-To / List-Unsubscribe); a
+    recipient without one gets the shared body with the mark removed."""
+    from email.errors import MessageError
+
+    from curator.deliver import build_message
+    from curator.errors import DeliveryError
+    from curator.render import insert_personal
+
+    built: list[Outgoing] = []
+    unbuildable: list[DeliveryResult] = []
+    for recipient in recipients:
+        copy = (personal or {}).get(recipient, PersonalCopy())
+        try:
+            built.append(
+                build_message(
+                    newsletter=config.newsletter,
+                    recipient=recipient,
+                    subject=subject,
+                    html=insert_personal(html, copy.html, "html"),
+                    text=insert_personal(text, copy.text, "text"),
+                    period=period,
+                    round_=round_,
+                    date=now,
+                    headers=copy.headers,
+                )
+            )
+        except (DeliveryError, ValueError, IndexError, MessageError) as exc:
+            why = exc.message if isinstance(exc, DeliveryError) else str(exc)
+            unbuildable.append(DeliveryResult(recipient, "failed", f"message not built: {why}"))
+    return built, unbuildable
 
 
 def unrecorded_messages(
@@ -147,7 +176,7 @@ def unrecorded_messages(
     period: str,
     recipients: Sequence[str],
     now: datetime,
-) -> list[Outgoing]:
+) -> tuple[list[Outgoing], list[DeliveryResult]]:
     """Messages of an issue that is not frozen (dry runs, test copies, preview): round 0."""
     return build_messages(
         config,

@@ -12,7 +12,8 @@ each into one clean line and the contract's exit code. Anything else is a bug::
     ├── PreviewError             the preview files cannot be written
     ├── RepliesError             a replies mailbox cannot be read (a value in the report)
     ├── StoreError               the state file cannot be used
-    │   └── BusyError            another curator run holds the state lock
+    │   ├── BusyError            another curator run holds the state lock
+    │   └── StateFileError       exit 2: an exported state file cannot be read (key, damage)
     └── SourcesError             a feeds command cannot do what was asked (duplicate, no
                                  feed found, no such feed, feeds.yaml changed meanwhile)
 
@@ -118,6 +119,15 @@ class BusyError(StoreError):
     """Another curator process holds the state lock."""
 
     hint = "wait for the other curator run to finish, then run again"
+
+
+class StateFileError(StoreError):
+    """An exported state file cannot be written or read back: no key, a wrong key, damage."""
+
+    exit_code = 2
+    # The contract asks for one line here, so each message names what to check itself
+    # (the key, or the file) instead of a second what-to-do line.
+    hint = ""
 
 
 class SourcesError(CuratorError):

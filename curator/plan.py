@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from email.utils import parseaddr
 from typing import Literal
 
 from curator.models import (
@@ -98,6 +99,12 @@ class Complete:
     issue: StoredIssue
     recipients: tuple[str, ...]
     notes: tuple[Note, ...]
+    # Pending recipients no longer configured: closed as failed, never sent.
+    removed: tuple[str, ...] = ()
+
+
+# The ledger's word for a pending recipient whose address left the configuration.
+REMOVED = "no longer a recipient (left newsletter.to or unsubscribed): not sent"
 
 
 @dataclass(frozen=True)
@@ -165,10 +172,11 @@ def plan_send(facts: SendFacts) -> SendPlan:
     records = facts.options.records
     # A run in a new period first finishes what an earlier period still owes: a recipient
     # left pending last week gets last week's issue, not nothing.
-    first = tuple(finish(owed) for owed in facts.owed) if records else ()
+    configured = facts.recipients
+    first = tuple(finish(owed, configured) for owed in facts.owed) if records else ()
     current = facts.current
     if records and current is not None and not facts.options.force:
-        return SendPlan(first, finish(current))
+        return SendPlan(first, finish(current, configured))
     gathered = facts.gathered
     if gathered is None:
         keep = current.issue.question if current is not None else None
@@ -205,10 +213,20 @@ def _issue_step(facts: SendFacts, gathered: Gathered) -> Step:
     return Freeze(draft, facts.recipients)
 
 
-def finish(frozen: Frozen) -> Finish:
-    """A frozen issue: deliver it to whoever is still pending, or say it is done."""
+def finish(frozen: Frozen, configured: Sequence[str] | None = None) -> Finish:
+    """A frozen issue: deliver it to whoever is still pending, or say it is done.
+
+    A pending recipient whose address is no longer among ``configured`` is owed nothing: it
+    is closed as failed, never sent (``None``: every pending recipient is still wanted)."""
     issue = frozen.issue
     pending = [d for d in frozen.deliveries if d.status == "pending"]
+    removed: tuple[str, ...] = ()
+    if configured is not None:
+        wanted = {mailbox_key(address) for address in configured}
+        removed = tuple(d.recipient for d in pending if mailbox_key(d.recipient) not in wanted)
+        pending = [d for d in pending if d.recipient not in removed]
+    if not pending and removed:
+        return Complete(issue, (), (), removed)
     if not pending:
         sent = sum(1 for d in frozen.deliveries if d.status == "sent")
         failed = sum(1 for d in frozen.deliveries if d.status == "failed")
@@ -229,7 +247,7 @@ def finish(frozen: Frozen) -> Finish:
         for d in pending
         if d.handed_over_at is not None
     ]
-    return Complete(issue, tuple(d.recipient for d in pending), tuple(notes))
+    return Complete(issue, tuple(d.recipient for d in pending), tuple(notes), removed)
 
 
 def feed_notes(outcomes: Sequence[FeedOutcome]) -> tuple[Note, ...]:
@@ -243,6 +261,11 @@ def feed_notes(outcomes: Sequence[FeedOutcome]) -> tuple[Note, ...]:
             text = f"feed {o.feed.name!r} resting: {o.fetch.error} (--retry-failed tries it now)"
             notes.append(Note("warning", text))
     return tuple(notes)
+
+
+def mailbox_key(address: str) -> str:
+    """What makes two spellings one mailbox: ``Ann <A@x.org>`` and ``a@x.org`` are one."""
+    return (parseaddr(address)[1] or address).lower()
 
 
 def count(n: int, word: str) -> str:

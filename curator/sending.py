@@ -4,6 +4,9 @@ This is the executor of the send plan and nothing more: it reads the state, fetc
 when the plan asks, freezes, delivers, records each recipient's outcome as soon as it is known,
 and writes the archive. Every decision is the plan's. The clock, the HTTP client and the
 sender are passed in, so tests use real local servers or fakes.
+
+Longer than the ~450 lines a module should keep to, on purpose: each step of the plan (complete,
+skip, dry run, test copy, freeze) has its executor here, beside the report they share.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from curator.models import (
     StoredIssue,
 )
 from curator.plan import (
+    REMOVED,
     AlreadySent,
     Complete,
     DryRun,
@@ -47,6 +51,7 @@ from curator.plan import (
     refusal_in_ci,
 )
 from curator.refresh import Progress, fetch_feeds
+from curator.replies import active_recipients
 from curator.store import RunLock, Store
 
 if TYPE_CHECKING:
@@ -92,15 +97,17 @@ class SendReport:
 
 
 def make_sender(config: DeliveryConfig, from_addr: str) -> Sender:
-    """The sender that delivery.method names."""
+    """The sender that delivery.method names, with every secret it knows redacted."""
     from curator.deliver import OutboxSender, SmtpSender
+    from curator.redact import RedactingSender
 
     if config.method == "smtp":
-        return SmtpSender(config.smtp, from_addr)
+        smtp = config.smtp
+        return RedactingSender(SmtpSender(smtp, from_addr), [smtp.password or ""])
     if config.method == "postmark":
         from curator.postmark import PostmarkSender
 
-        return PostmarkSender(config.postmark)
+        return RedactingSender(PostmarkSender(config.postmark), [config.postmark.token or ""])
     return OutboxSender(config.outbox_dir)
 
 
@@ -137,9 +144,15 @@ def run_send(
     period = select.period_for(now, config.newsletter.cadence, config.newsletter.timezone)
     with RunLock(config.state_path), Store.open(config.state_path) as store:
         run = _Run(config, store, now, sender)
+        reports = []
+        if config.replies is not None and options.records:
+            # Replies first: an answer given since the last issue is handed back in this one,
+            # and a reader who unsubscribed by reply gets nothing more from now on.
+            reports.append(_collect(config, store, now))
+            recipients = active_recipients(recipients, store)
         facts = _facts(config, store, options, period, recipients, now)
         plan = plan_send(facts)
-        reports = [run.finish(step) for step in plan.first]
+        reports += [run.finish(step) for step in plan.first]
         gathered = None
         if isinstance(plan.step, Gather):
             outcomes = fetch_feeds(
@@ -186,6 +199,18 @@ def _facts(  # noqa: PLR0917 - the private fact-reader of run_send
         current=frozen(current) if current is not None else None,
         owed=owed,
     )
+
+
+def _collect(config: Config, store: Store, now: datetime) -> SendReport:
+    """Collect readers' replies; a mailbox that cannot be read is a warning, never a stop."""
+    from curator.replies import collect_replies
+
+    collected = collect_replies(config, store, now)
+    problems = {f"replies: {p.message}" for p in collected.problems}
+    notes = tuple(
+        Note("warning" if line in problems else "info", line) for line in collected.lines()
+    )
+    return SendReport(notes)
 
 
 def _combined(reports: Sequence[SendReport]) -> SendReport:
@@ -253,8 +278,15 @@ class _Run:
             # Also writes any archive page an earlier run could not.
             report = SendReport(step.notes, 0, step.issue.period, issues=(tally,))
             return self._with_archive(report)
-        results = self._deliver(step.issue, step.recipients)
-        report = delivery_report(step.issue, results, step.notes)
+        for recipient in step.removed:
+            self.store.mark_delivery(step.issue.id, recipient, "failed", REMOVED, self.now)
+        results = self._deliver(step.issue, step.recipients) if step.recipients else []
+        notes = step.notes
+        if step.removed:
+            who = count(len(step.removed), "recipient")
+            text = f"{step.issue.period}: {who} no longer wanted it (left `to` or unsubscribed)"
+            notes = (*notes, Note("info", text))
+        report = delivery_report(step.issue, results, notes)
         return self._with_archive(replace(report, issues=(self._tally(step.issue),)))
 
     def _tally(self, issue: StoredIssue, *, already_sent: bool = False) -> IssueTally:
@@ -281,7 +313,11 @@ class _Run:
         notes = list(plan.notes)
         if isinstance(step, Skip):
             return SendReport((*notes, *step.notes), step.exit_code, period.key, outcomes=outcomes)
-        rendered = render_draft(self.config, self.store, step.draft, outcomes)
+        # Only a frozen issue has per-reader parts; a dry run or test copy shows the shared body.
+        personal = isinstance(step, Freeze) and self.config.replies is not None
+        rendered = render_draft(
+            self.config, self.store, step.draft, outcomes, personal_marker=personal
+        )
         notes += [Note("note", text) for text in rendered.notes]
         if isinstance(step, DryRun):
             report = self._dry_run(step, rendered, period)
@@ -296,9 +332,11 @@ class _Run:
         from curator.deliver import OutboxSender
 
         outbox = self.config.delivery.outbox_dir
-        messages = unrecorded_messages(self.config, rendered, period.key, step.recipients, self.now)
+        messages, unbuilt = unrecorded_messages(
+            self.config, rendered, period.key, step.recipients, self.now
+        )
         dry = [replace(m, name=f"dry-run-{m.name}") for m in messages]
-        results = tuple(OutboxSender(outbox).deliver(dry))
+        results = (*unbuilt, *OutboxSender(outbox).deliver(dry))
         written = tuple(outbox / f"{m.name}.eml" for m in dry)
         text = (
             f"dry run: {count(len(written), 'message')} for {period.key} written to "
@@ -310,12 +348,12 @@ class _Run:
         """Send a test copy through the configured method to the --to addresses; record
         nothing."""
         test = replace(rendered, subject=f"[test] {rendered.subject}")
-        messages = unrecorded_messages(
+        messages, unbuilt = unrecorded_messages(
             self.config, test, f"test-{period.key}", step.recipients, self.now
         )
         chosen = self._sender()
         try:
-            results = tuple(chosen.deliver(messages))
+            results = (*unbuilt, *chosen.deliver(messages))
         finally:
             chosen.close()
         notes = [
@@ -327,18 +365,34 @@ class _Run:
 
     def _freeze(self, step: Freeze, rendered: RenderedIssue) -> SendReport:
         """Freeze the issue (posts, question, a pending row per recipient), then deliver it."""
-        draft = step.draft
-        issue = self.store.freeze_issue(
-            period=draft.period.key,
-            built_at=self.now,
-            subject=rendered.subject,
-            html=rendered.html,
-            text=rendered.text,
-            question=draft.question.text if draft.question else None,
-            question_reason=draft.question.reason if draft.question else None,
-            post_ids=[p.id for p in (*draft.posts, *draft.more)],
-            recipients=step.recipients,
-        )
+        draft, store = step.draft, self.store
+        # One transaction: the issue, a pending row per recipient and each reader's own parts
+        # (rendered now, so a resend after a crash sends exactly the same copy).
+        with store.transaction():
+            issue = store.freeze_issue(
+                period=draft.period.key,
+                built_at=self.now,
+                subject=rendered.subject,
+                html=rendered.html,
+                text=rendered.text,
+                question=draft.question.text if draft.question else None,
+                question_reason=draft.question.reason if draft.question else None,
+                post_ids=[p.id for p in (*draft.posts, *draft.more)],
+                recipients=step.recipients,
+            )
+            if self.config.replies is not None:
+                from curator.replies import personal_copies
+
+                copies = personal_copies(
+                    self.config,
+                    store,
+                    issue_id=issue.id,
+                    period=issue.period,
+                    issue_date=issue.built_at,
+                    recipients=step.recipients,
+                    now=self.now,
+                )
+                store.save_personal_copies(issue.id, copies)
         results = self._deliver(issue, step.recipients)
         report = delivery_report(issue, results, ())
         return self._with_archive(replace(report, issues=(self._tally(issue),)))
@@ -346,7 +400,7 @@ class _Run:
     def _deliver(self, issue: StoredIssue, recipients: Sequence[str]) -> list[DeliveryResult]:
         """Deliver a frozen issue, recording each recipient's outcome as soon as it is known."""
         store, now = self.store, self.now
-        messages = build_messages(
+        messages, results = build_messages(
             self.config,
             subject=issue.subject,
             html=issue.html,
@@ -355,8 +409,10 @@ class _Run:
             round_=issue.round,
             recipients=recipients,
             now=now,
+            personal=store.personal_copies(issue.id),
         )
-        results: list[DeliveryResult] = []
+        for unbuilt in results:
+            store.mark_delivery(issue.id, unbuilt.recipient, unbuilt.status, unbuilt.detail, now)
 
         def handover(handed: Sequence[str]) -> None:
             store.mark_handover(issue.id, handed, now)

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
-from curator.errors import BusyError, StoreError
+from curator.errors import BusyError, StateFileError, StoreError
 from curator.models import (
     Answer,
     DeliveryRow,
@@ -322,6 +322,37 @@ class Store:
                     if statement.strip():
                         self.db.execute(statement)
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    # ------------------------------------------------------------ whole-state copies
+
+    def snapshot(self, target: Path) -> None:
+        """Copy the whole state, consistent as of now, into a new self-contained file at
+        ``target`` (SQLite's online backup; no WAL side file is needed to read it)."""
+        try:
+            copy = sqlite3.connect(target, isolation_level=None)
+            try:
+                self.db.backup(copy)
+                copy.execute("PRAGMA journal_mode=DELETE")
+            finally:
+                copy.close()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot copy the state to {target}: {exc}") from exc
+
+    @staticmethod
+    def check_snapshot(path: Path) -> None:
+        """Raise :class:`StateFileError` unless ``path`` is a whole, readable curator state."""
+        try:
+            db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                ok = db.execute("PRAGMA integrity_check").fetchone()[0]
+                version = int(db.execute("PRAGMA user_version").fetchone()[0])
+                tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+            finally:
+                db.close()
+        except sqlite3.Error as exc:
+            raise StateFileError(f"the file is not a curator state ({exc})") from exc
+        if ok != "ok" or not 1 <= version <= SCHEMA_VERSION or "deliveries" not in tables:
+            raise StateFileError("the file is not a whole curator state")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -1001,15 +1032,22 @@ class RunLock:
     """
 
     def __init__(self, state_path: Path) -> None:
-        self.path = state_path.with_name(state_path.name + ".lock")
+        # The lock belongs to the real file: two spellings of one state (a symlink, a relative
+        # path, `..`) must meet at one lock, or two runs would each send every message.
+        real = state_path.resolve()
+        self.path = real.with_name(real.name + ".lock")
         self._fd: int | None = None
 
     def __enter__(self) -> RunLock:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            # O_NOFOLLOW: a symlink planted at the lock's name is refused, never written through.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
-            raise StoreError(f"cannot create the lock file {self.path}: {exc}") from exc
+            raise StoreError(
+                f"cannot create the lock file {self.path}: {exc.strerror or exc}",
+                hint="if it is a symlink, remove it: curator makes the lock file itself",
+            ) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

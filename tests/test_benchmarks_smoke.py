@@ -28,7 +28,8 @@ def test_benchmark_at_five_feeds_prints_every_scenario_with_a_verdict(tmp_path: 
     """Five feeds, one run: floors, every scenario with PASS/FAIL, 304s on the warm run."""
     out = tmp_path / "rows.json"
     command = [sys.executable, "-m", "benchmarks", "run", "--feeds", "5", "--big", "8"]
-    command += ["--runs", "1", "--startup-runs", "1", "--hang-timeout", "1", "--json", str(out)]
+    command += ["--runs", "1", "--startup-runs", "1", "--hang-timeout", "1", "--stall", "1"]
+    command += ["--json", str(out)]
     done = subprocess.run(
         command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
     )
@@ -41,6 +42,7 @@ def test_benchmark_at_five_feeds_prints_every_scenario_with_a_verdict(tmp_path: 
         "warm `curator fetch` (304s), 5 feeds",
         "`curator send --dry-run`, 5 feeds",
         "warm fetch, 1 of 5 feeds hanging",
+        "cold `send --dry-run`, 1 of 5 feeds stalling 1 s",
         "`curator --help`",
         "`curator --version`",
         "render a 40-post issue",

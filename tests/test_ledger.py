@@ -181,3 +181,42 @@ def test_a_sent_delivery_is_never_downgraded(tmp_path: Path) -> None:
         store.mark_delivery(issue.id, "a@example.org", "pending", "421 late", moment)
         (row,) = store.deliveries(issue.id)
         assert (row.status, row.answer, row.handed_over_at) == ("sent", "250 ok", None)
+
+
+def test_a_send_through_a_symlinked_state_meets_the_same_lock(feed: str, tmp_path: Path) -> None:
+    """Two concurrent sends, one naming the state by a symlink: the second exits 1 at once, and
+    every recipient gets one copy."""
+    with mail_server(Mailbox(hold_at=1)) as box:
+        config = config_for(tmp_path, feed, box.port)
+        real = tmp_path / "real" / "state.db"
+        real.parent.mkdir()
+        link = tmp_path / "link.db"
+        link.symlink_to(real)
+        env = curator_env({"CURATOR_NOW": NOW})
+        first = start_curator(config, "--state", str(real), "send", env=env)
+        try:
+            assert box.held.wait(60), "the first send never reached the server"
+            second = start_curator(config, "--state", str(link), "send", env=env)
+            code, _, err = finish(second, timeout=30)
+        finally:
+            box.release.set()
+        assert code == 1, err
+        assert "another curator run is using this state" in err
+        finish(first)
+        box.hold_at = None
+        code, _, err = finish(start_curator(config, "--state", str(link), "send", env=env))
+        assert code == 0, err
+        assert box.copies() == dict.fromkeys(PEOPLE, 1)
+
+
+def test_a_symlink_planted_at_the_lock_is_refused_not_written_through(tmp_path: Path) -> None:
+    """The lock file is opened without following a symlink: the target is never touched."""
+    from curator.errors import StoreError
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    state = tmp_path / "state.db"
+    (tmp_path / "state.db.lock").symlink_to(victim)
+    with pytest.raises(StoreError, match="cannot create the lock file"), RunLock(state):
+        pass
+    assert victim.read_text() == "keep me\n"

@@ -103,9 +103,10 @@ def facts(
     outcomes: tuple[FeedOutcome, ...] | None = None,
     draft: IssueDraft | None = None,
     empty_week: EmptyWeek = "skip",
+    readers: tuple[str, ...] = READERS,
 ) -> SendFacts:
     gathered = None if outcomes is None else Gathered(outcomes, draft)
-    recipients = options.to or READERS
+    recipients = options.to or readers
     return SendFacts(PERIOD, options, recipients, empty_week, current, owed, gathered)
 
 
@@ -147,9 +148,11 @@ def test_completing_names_only_the_pending_and_those_handed_over() -> None:
         row("cy@example.org", "pending"),
         row("di@example.org", "failed"),
     )
-    step = plan_send(facts(current=Frozen(issue(), rows))).step
+    everyone = tuple(r.recipient for r in rows)
+    step = plan_send(facts(current=Frozen(issue(), rows), readers=everyone)).step
     assert isinstance(step, Complete)
     assert step.recipients == ("bo@example.org", "cy@example.org")
+    assert step.removed == ()
     assert step.notes[0] == Note("info", "completing 2026-W10: 2 recipients left")
     assert len(step.notes) == 2
     assert step.notes[1].text.startswith("bo@example.org was being delivered")
@@ -327,3 +330,28 @@ def test_ci_refuses_only_a_recorded_outbox_send(
     assert (reason is not None) == refused
     if reason is not None:
         assert "nothing was sent or recorded" in reason
+
+
+@pytest.mark.parametrize(
+    ("readers", "owed", "removed"),
+    [
+        # still configured (a display name and another case are the same mailbox)
+        (("Bo <BO@example.org>", "cy@example.org"), ("bo@example.org", "cy@example.org"), ()),
+        # cy left newsletter.to (or unsubscribed): closed, never sent
+        (("bo@example.org",), ("bo@example.org",), ("cy@example.org",)),
+        # nobody pending is wanted any more
+        (("ann@example.org",), (), ("bo@example.org", "cy@example.org")),
+    ],
+)
+def test_a_pending_recipient_no_longer_configured_is_closed_not_sent(
+    readers: tuple[str, ...], owed: tuple[str, ...], removed: tuple[str, ...]
+) -> None:
+    """Completing a frozen issue owes nothing to an address that left the recipients."""
+    rows = (
+        row("ann@example.org", "sent"),
+        row("bo@example.org", "pending"),
+        row("cy@example.org", "pending"),
+    )
+    step = plan_send(facts(current=Frozen(issue(), rows), readers=readers)).step
+    assert isinstance(step, Complete)
+    assert (step.recipients, step.removed) == (owed, removed)

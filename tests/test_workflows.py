@@ -49,6 +49,20 @@ def test_weekly_job_holds_only_the_permissions_each_job_needs() -> None:
     assert weekly["permissions"] == {}
     assert weekly["jobs"]["send"]["permissions"] == {"contents": "write"}
     assert weekly["jobs"]["publish"]["permissions"] == {"pages": "write", "id-token": "write"}
+    assert weekly["jobs"]["keepalive"]["permissions"] == {"actions": "write"}
+
+
+def test_the_schedule_is_kept_enabled_and_the_operator_told() -> None:
+    """After each scheduled run a job re-enables the workflow through the REST API and says in
+    the run summary what to do if GitHub turns the schedule off anyway."""
+    keepalive = _load("weekly-digest.yml")["jobs"]["keepalive"]
+    assert "schedule" in keepalive["if"]
+    (step,) = keepalive["steps"]
+    assert "actions/workflows/weekly-digest.yml/enable" in step["run"]
+    assert "GITHUB_STEP_SUMMARY" in step["run"]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "60 days" in readme
+    assert "Enable workflow" in readme
 
 
 @pytest.mark.parametrize("name", ["weekly-digest.yml", "ci.yml"])
@@ -59,15 +73,20 @@ def test_no_secret_or_input_is_pasted_into_a_shell_script(name: str) -> None:
         assert not re.search(r"\$\{\{\s*(secrets|inputs|github\.event)\.", script), step
 
 
-def test_secrets_reach_only_the_step_that_sends() -> None:
-    """Only the `curator send` step sees the SMTP password and the recipient list."""
+def test_secrets_reach_only_the_steps_that_need_them() -> None:
+    """Only `curator send` sees the SMTP password and the recipients; only the restore and
+    save steps see the state key."""
     weekly = _load("weekly-digest.yml")
     send = _send_step(weekly)
     assert send["env"]["CURATOR_SMTP_PASSWORD"] == "${{ secrets.CURATOR_SMTP_PASSWORD }}"
     assert send["env"]["CURATOR_TO"] == "${{ secrets.CURATOR_TO }}"
+    keyed = [s for s in _steps(weekly) if "secrets.CURATOR_STATE_KEY" in str(s)]
+    assert [s["name"].split()[0] for s in keyed] == ["Restore", "Save"]
     for step in _steps(weekly):
-        if step is not send:
+        if step is not send and step not in keyed:
             assert "secrets." not in str(step), step
+        if step is not send:
+            assert "CURATOR_TO" not in str(step) and "PASSWORD" not in str(step), step
 
 
 def test_manual_run_offers_dry_run_forced_resend_and_test_address() -> None:
