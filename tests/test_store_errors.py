@@ -69,7 +69,8 @@ CALLS: dict[str, Callable[[Store], Any]] = {
 }
 # Opening (and the read-only integrity check) maps its own errors; closing and the
 # transaction's BEGIN/COMMIT are tested apart.
-NOT_QUERIES = {"open", "close", "transaction", "integrity_problem"}
+# The whole-file copies (snapshot, check_snapshot) map theirs to a StoreError or StateFileError.
+NOT_QUERIES = {"open", "close", "transaction", "integrity_problem", "snapshot", "check_snapshot"}
 
 
 class _Malformed:
