@@ -880,9 +880,10 @@ def readers(
         if resubscribe is not None:
             said = "resubscribed" if report.resubscribed else "was not unsubscribed"
             typer.echo(f"{resubscribe}: {said}", err=True)
-        header = ("address", "in to", "delivered", "failed", "last reply", "unsubscribed")
+        header = ("#", "address", "in to", "delivered", "failed", "last reply", "unsubscribed")
         rows = [
-            (r.address, "yes" if r.address in report.in_config else "no", str(r.delivered),
+            (f"#{r.number}" if r.number else "-", r.address,
+             "yes" if r.address in report.in_config else "no", str(r.delivered),
              str(r.failed), f"{r.last_reply:%Y-%m-%d}" if r.last_reply else "-",
              f"{r.unsubscribed_at:%Y-%m-%d}" if r.unsubscribed_at else "no")
             for r in report.rows

@@ -452,6 +452,8 @@ class ReaderSummary:
     failed: int
     last_reply: datetime | None
     unsubscribed_at: datetime | None
+    # The number a send's output calls this reader by ("reader #3"), never the address.
+    number: int | None = None
 
 
 @dataclass(frozen=True)

@@ -237,16 +237,18 @@ def finish(frozen: Frozen, configured: Sequence[str] | None = None) -> Finish:
         )
         return AlreadySent(issue, (Note("info", text),))
     notes = [Note("info", f"completing {issue.period}: {count(len(pending), 'recipient')} left")]
-    notes += [
-        Note(
-            "info",
-            f"{d.recipient} was being delivered when a run stopped at "
-            f"{d.handed_over_at:%Y-%m-%d %H:%M} UTC; sending again with the same "
-            "Message-ID (if the server had taken it, this is a second copy)",
+    # Counted, never named: a run's output may be a public log (see sending's labels).
+    in_flight = [d.handed_over_at for d in pending if d.handed_over_at is not None]
+    if in_flight:
+        n = len(in_flight)
+        notes.append(
+            Note(
+                "info",
+                f"{count(n, 'recipient')} {'was' if n == 1 else 'were'} being delivered when a "
+                f"run stopped at {max(in_flight):%Y-%m-%d %H:%M} UTC; sending again with the "
+                "same Message-ID (if the server had taken it, this is a second copy)",
+            )
         )
-        for d in pending
-        if d.handed_over_at is not None
-    ]
     return Complete(issue, tuple(d.recipient for d in pending), tuple(notes), removed)
 
 

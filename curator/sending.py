@@ -11,9 +11,11 @@ skip, dry run, test copy, freeze) has its executor here, beside the report they 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -286,7 +288,7 @@ class _Run:
             who = count(len(step.removed), "recipient")
             text = f"{step.issue.period}: {who} no longer wanted it (left `to` or unsubscribed)"
             notes = (*notes, Note("info", text))
-        report = delivery_report(step.issue, results, notes)
+        report = delivery_report(step.issue, results, notes, self._labels(step.recipients))
         return self._with_archive(replace(report, issues=(self._tally(step.issue),)))
 
     def _tally(self, issue: StoredIssue, *, already_sent: bool = False) -> IssueTally:
@@ -356,8 +358,10 @@ class _Run:
             results = (*unbuilt, *chosen.deliver(messages))
         finally:
             chosen.close()
+        labels = {r: f"test address {n}" for n, r in enumerate(step.recipients, 1)}
         notes = [
-            Note("info", f"test copy to {r.recipient}: {r.status} ({r.detail})") for r in results
+            Note("info", f"test copy to {labels[r.recipient]}: {r.status} ({private(r, labels)})")
+            for r in results
         ]
         notes.append(Note("info", "test copies are not recorded"))
         code = 0 if all(r.status == "sent" for r in results) else 1
@@ -394,8 +398,15 @@ class _Run:
                 )
                 store.save_personal_copies(issue.id, copies)
         results = self._deliver(issue, step.recipients)
-        report = delivery_report(issue, results, ())
+        report = delivery_report(issue, results, (), self._labels(step.recipients))
         return self._with_archive(replace(report, issues=(self._tally(issue),)))
+
+    def _labels(self, recipients: Sequence[str]) -> dict[str, str]:
+        """What the run's output calls each recipient: ``reader #N``, the number `curator
+        readers` shows beside the address. A send's output may be a public log (a GitHub
+        Actions run), so it never names an address."""
+        ids = self.store.reader_ids(recipients, self.now)
+        return {recipient: f"reader #{number}" for recipient, number in ids.items()}
 
     def _deliver(self, issue: StoredIssue, recipients: Sequence[str]) -> list[DeliveryResult]:
         """Deliver a frozen issue, recording each recipient's outcome as soon as it is known."""
@@ -446,10 +457,22 @@ class _Run:
         return replace(report, notes=(*report.notes, Note("info", text)))
 
 
+def private(result: DeliveryResult, labels: Mapping[str, str]) -> str:
+    """A result's detail with the recipient's address (a server may quote it) replaced by its
+    label."""
+    address = parseaddr(result.recipient)[1] or result.recipient
+    label = labels.get(result.recipient, "the recipient")
+    return re.sub(re.escape(address), label, result.detail, flags=re.IGNORECASE)
+
+
 def delivery_report(
-    issue: StoredIssue, results: Sequence[DeliveryResult], notes: Sequence[Note]
+    issue: StoredIssue,
+    results: Sequence[DeliveryResult],
+    notes: Sequence[Note],
+    labels: Mapping[str, str],
 ) -> SendReport:
-    """What delivering a frozen issue did: a line of counts, then each recipient worth a word."""
+    """What delivering a frozen issue did: a line of counts, then each recipient worth a word,
+    by its label (``reader #N``), never by address."""
     from curator.deliver import POSSIBLE_SECOND_COPY
 
     out = list(notes)
@@ -463,12 +486,19 @@ def delivery_report(
             f"{count(len(results), 'recipient')}: {issue.subject}",
         )
     )
+
+    def who(r: DeliveryResult) -> str:
+        return labels.get(r.recipient, "a recipient")
+
     out += [
-        Note("note", f"{r.recipient}: {r.detail}") for r in sent if POSSIBLE_SECOND_COPY in r.detail
+        Note("note", f"{who(r)}: {private(r, labels)}")
+        for r in sent
+        if POSSIBLE_SECOND_COPY in r.detail
     ]
     out += [
-        Note("warning", f"will retry {r.recipient} on the next run: {r.detail}") for r in pending
+        Note("warning", f"will retry {who(r)} on the next run: {private(r, labels)}")
+        for r in pending
     ]
-    out += [Note("warning", f"failed for good: {r.recipient}: {r.detail}") for r in failed]
+    out += [Note("warning", f"failed for good: {who(r)}: {private(r, labels)}") for r in failed]
     code = 0 if not pending and not failed else 1
     return SendReport(tuple(out), code, issue.period, tuple(results))

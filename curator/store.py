@@ -869,7 +869,7 @@ class Store:
         readers = {
             row["address"]: row
             for row in self.db.execute(
-                """SELECT r.address, r.unsubscribed_at, MAX(p.received_at) AS last_reply
+                """SELECT r.id, r.address, r.unsubscribed_at, MAX(p.received_at) AS last_reply
                    FROM readers r LEFT JOIN replies p ON p.reader_id = r.id GROUP BY r.id"""
             )
         }
@@ -884,6 +884,7 @@ class Store:
                     failed=failed,
                     last_reply=_time(reader["last_reply"]) if reader else None,
                     unsubscribed_at=_time(reader["unsubscribed_at"]) if reader else None,
+                    number=int(reader["id"]) if reader else None,
                 )
             )
         return summaries
