@@ -59,6 +59,8 @@ __all__ = [
 
 # ---------------------------------------------------------------- preview
 
+PREVIEW_RECIPIENT = "reader@example.invalid"
+
 
 @dataclass(frozen=True)
 class PreviewReport:
@@ -104,7 +106,9 @@ def run_preview(
             rendered = render_draft(config, store, draft, outcomes)
             lines += [f"note: {n}" for n in rendered.notes]
             subject, html, text = rendered.subject, rendered.html, rendered.text
-    recipient = (config.newsletter.to or ("reader@example.invalid",))[0]
+    # A placeholder, never a reader: a preview may be shared (the weekly workflow keeps it
+    # as a run artifact), and an address in it would be published with it.
+    recipient = PREVIEW_RECIPIENT
     shown = RenderedIssue(subject, html, text)
     messages, unbuilt = unrecorded_messages(config, shown, period.key, [recipient], now)
     if unbuilt:

@@ -208,6 +208,18 @@ def test_preview_writes_three_files_and_records_nothing(site: tuple[FeedServer, 
     assert "no issues yet" in run(config, "history")[2]
 
 
+def test_the_preview_names_no_reader(site: tuple[FeedServer, Path]) -> None:
+    """The preview (which the weekly workflow keeps as a run artifact) is addressed to a
+    placeholder: no file in it holds a recipient's address."""
+    _, config = site
+    code, _, err = run(config, "preview", "--now", "2026-11-26T08:00:00Z")
+    assert code == 0, err
+    for path in (config.parent / "preview").iterdir():
+        text = path.read_text(encoding="utf-8")
+        assert "ann@example.org" not in text and "bob@example.org" not in text, path.name
+    assert "To: reader@example.invalid" in (config.parent / "preview" / "issue.eml").read_text()
+
+
 def test_empty_week_with_skip_sends_nothing(site: tuple[FeedServer, Path]) -> None:
     """With no new posts and empty_week: skip, nothing is sent, a line says why, exit 0."""
     _, config = site

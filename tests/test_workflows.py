@@ -106,9 +106,17 @@ def test_state_is_saved_even_after_a_failed_send() -> None:
 
 
 def test_workflow_timer_and_readme_agree_on_the_weekly_time() -> None:
-    """The Actions cron, the systemd timer and the README's crontab line all say Monday 07:00."""
-    (cron,) = [entry["cron"] for entry in _load("weekly-digest.yml")["on"]["schedule"]]
-    assert cron == "0 7 * * 1"
+    """The Actions cron, the systemd timer and the README's crontab line all say Monday 07:00;
+    the workflow's second schedule is the daily collection of replies."""
+    workflow = _load("weekly-digest.yml")
+    weekly, daily = [entry["cron"] for entry in workflow["on"]["schedule"]]
+    assert (weekly, daily) == ("0 7 * * 1", "0 6 * * *")
+    send = workflow["jobs"]["send"]
+    assert send["if"] == (
+        "github.event.schedule != '0 6 * * *' || vars.CURATOR_COLLECT_REPLIES == 'true'"
+    )
+    script = "\n".join(step.get("run", "") for step in send["steps"])
+    assert 'if [ "$SCHEDULE" = "0 6 * * *" ]; then\n  curator replies' in script
     timer = (ROOT / "contrib" / "systemd" / "curator.timer").read_text(encoding="utf-8")
     assert "OnCalendar=Mon *-*-* 07:00:00 UTC" in timer
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
