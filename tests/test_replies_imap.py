@@ -3,111 +3,36 @@
 
 from __future__ import annotations
 
-import contextlib
-import itertools
-import socket
-import ssl
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import trustme
-from imapclient import IMAPClient
 
-from conftest import free_port, wait_for
 from curator.models import Config, ImapConfig
 from curator.replies import CollectReport, ImapSource, collect_replies
 from curator.reply_text import MAX_MESSAGE_BYTES
 from curator.store import Store
-from reply_kit import ADDRESS, freeze, replies_config, reply_email, reply_to
+from reply_kit import (
+    ADDRESS,
+    PASSWORD,
+    USER,
+    ImapServer,
+    freeze,
+    replies_config,
+    reply_email,
+    reply_to,
+    running_imap,
+)
 
 NOW = datetime(2026, 3, 4, 8, 0, tzinfo=UTC)
-USER, PASSWORD = "reflect", "demo-secret-pw"
-_folders = itertools.count()
-
-
-@dataclass
-class ImapServer:
-    port: int
-    context: ssl.SSLContext
-
-    def client(self) -> IMAPClient:
-        client = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=5)
-        client.starttls(self.context)
-        client.login(USER, PASSWORD)
-        return client
-
-    def append(self, folder: str, *messages: bytes) -> None:
-        client = self.client()
-        try:
-            for raw in messages:
-                client.append(folder, raw)
-        finally:
-            client.logout()
-
-    def new_folder(self) -> str:
-        name = f"Replies{next(_folders)}"
-        client = self.client()
-        try:
-            client.create_folder(name)
-        finally:
-            client.logout()
-        return name
-
-    def rebuild(self, folder: str) -> None:
-        """Delete and re-create the folder: the server gives it a new UIDVALIDITY."""
-        client = self.client()
-        try:
-            client.delete_folder(folder)
-            client.create_folder(folder)
-        finally:
-            client.logout()
-
-    def uids(self, folder: str) -> list[int]:
-        client = self.client()
-        try:
-            client.select_folder(folder, readonly=True)
-            return list(client.search(["ALL"]))
-        finally:
-            client.logout()
-
-
-def _accepts(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-        return True
-    return False
 
 
 @pytest.fixture(scope="module")
 def imap_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ImapServer]:
     """pymap on 127.0.0.1 offering STARTTLS with a throwaway CA, one demo user."""
-    folder = tmp_path_factory.mktemp("imap")
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1")
-    cert.private_key_pem.write_to_path(str(folder / "key.pem"))
-    cert.cert_chain_pems[0].write_to_path(str(folder / "cert.pem"))
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from pymap.main import main; main()",
-         "--host", "127.0.0.1", "--port", str(port),
-         "--cert", str(folder / "cert.pem"), "--key", str(folder / "key.pem"),
-         "dict", "--demo-user", USER, "--demo-password", PASSWORD],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        if not wait_for(lambda: _accepts(port), timeout=20):
-            pytest.fail("pymap did not start")
-        context = ssl.create_default_context()
-        ca.configure_trust(context)
-        yield ImapServer(port, context)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with running_imap(tmp_path_factory.mktemp("imap")) as server:
+        yield server
 
 
 def _config(tmp_path: Path, server: ImapServer, folder: str, **imap: object) -> Config:
