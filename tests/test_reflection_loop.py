@@ -76,7 +76,7 @@ def test_two_readers_three_weeks_each_copy_shows_only_its_own_answer(tmp_path: P
 
 def test_issue_rendered_with_the_marker_takes_each_readers_block() -> None:
     """The shared body carries the marker under the question only when asked; a reader's
-    block replaces it and an empty block leaves no trace."""
+    block replaces it and an empty block leaves no marker, only the invitation to reply."""
     from curator.render import render_issue
     from digest_samples import NEWSLETTER, SOURCES, sample_draft
 
@@ -86,4 +86,11 @@ def test_issue_rendered_with_the_marker_takes_each_readers_block() -> None:
     assert PERSONAL_MARKER_HTML in shared.html and PERSONAL_MARKER_TEXT in shared.text
     filled = insert_personal(shared.html, "<p>MINE</p>", "html")
     assert filled.index("MINE") > filled.index(sample_draft().question.text)  # type: ignore[union-attr] # the sample has a question
-    assert insert_personal(shared.text, "", "text") == plain.text
+    # An empty block leaves the shared body: the plain one plus the invitation to reply.
+    without = insert_personal(shared.text, "", "text")
+    assert PERSONAL_MARKER_TEXT not in without
+    assert "Reply to this email with your answer." in without
+    assert "Reply to this email" not in plain.text
+    assert without.replace(" ", "").replace("\n", "").startswith(
+        plain.text.split("THIS WEEK'S QUESTION")[0].replace(" ", "").replace("\n", "")
+    )
