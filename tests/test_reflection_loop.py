@@ -91,6 +91,8 @@ def test_issue_rendered_with_the_marker_takes_each_readers_block() -> None:
     assert PERSONAL_MARKER_TEXT not in without
     assert "Reply to this email with your answer." in without
     assert "Reply to this email" not in plain.text
-    assert without.replace(" ", "").replace("\n", "").startswith(
-        plain.text.split("THIS WEEK'S QUESTION")[0].replace(" ", "").replace("\n", "")
+    assert (
+        without.replace(" ", "")
+        .replace("\n", "")
+        .startswith(plain.text.split("THIS WEEK'S QUESTION")[0].replace(" ", "").replace("\n", ""))
     )
