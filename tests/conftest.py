@@ -382,3 +382,21 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.01)
     return predicate()
+
+
+@pytest.fixture
+def feed(feed_server: FeedServer) -> str:
+    """One feed with one post of the week of 2026-11-23: what the delivery tests send."""
+    return feed_server.add(
+        "/ron.xml",
+        rss([Item("Lead from the middle", "https://ron.example/m/", utc("2026-11-24T10:00"))]),
+    )
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Any]:
+    """A real SMTP server on 127.0.0.1 (aiosmtpd) that keeps what it receives."""
+    from mail_kit import mail_server
+
+    with mail_server() as box:
+        yield box

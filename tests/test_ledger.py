@@ -12,20 +12,12 @@ from pathlib import Path
 import pytest
 from test_smtp import smtp_config
 
-from conftest import FeedServer, Item, rss, utc, wait_for
+from conftest import wait_for
 from curator.store import RunLock, Store
 from mail_kit import Mailbox, curator_env, mail_server, start_curator
 
 PEOPLE = [f"reader{n}@example.org" for n in range(1, 6)]
 NOW = "2026-11-26T08:00:00Z"
-
-
-@pytest.fixture
-def feed(feed_server: FeedServer) -> str:
-    return feed_server.add(
-        "/ron.xml",
-        rss([Item("Lead from the middle", "https://ron.example/m/", utc("2026-11-24T10:00"))]),
-    )
 
 
 def config_for(folder: Path, feed: str, port: int) -> Path:

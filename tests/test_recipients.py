@@ -4,7 +4,6 @@ anything is built, and one recipient that cannot be built or is refused never bl
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from curator.config import split_addresses
 from curator.drafting import build_messages
 from curator.models import Config, NewsletterConfig
 from curator.store import Store
-from mail_kit import Mailbox, mail_server
+from mail_kit import Mailbox
 
 RUNNER = CliRunner()
 WEEK1 = "2026-11-26T08:00:00Z"  # 2026-W48
@@ -35,20 +34,6 @@ feeds:
   - name: Ron
     url: {feed}
 """
-
-
-@pytest.fixture
-def feed(feed_server: FeedServer) -> str:
-    return feed_server.add(
-        "/ron.xml",
-        rss([Item("Lead from the middle", "https://ron.example/m/", utc("2026-11-24T10:00"))]),
-    )
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    with mail_server() as box:
-        yield box
 
 
 def configure(folder: Path, feed: str, port: int, to: str) -> Path:

@@ -3,12 +3,11 @@ exactly one copy per recipient across refusals, dropped connections and configur
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import FeedServer, Item, free_port, rss, run_cli, utc, write_config
+from conftest import free_port, run_cli, write_config
 from mail_kit import Mailbox, Tls, mail_server, make_tls
 
 NOW = "2026-11-26T08:00:00Z"
@@ -44,20 +43,6 @@ def history_counts(config: Path) -> tuple[int, int, int]:
     cells = rows[0].split("\t")  # off a terminal: tab-separated
     # period, round, built, posts, delivered, failed, pending, question
     return int(cells[4]), int(cells[5]), int(cells[6])
-
-
-@pytest.fixture
-def feed(feed_server: FeedServer) -> str:
-    return feed_server.add(
-        "/ron.xml",
-        rss([Item("Lead from the middle", "https://ron.example/m/", utc("2026-11-24T10:00"))]),
-    )
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    with mail_server() as box:
-        yield box
 
 
 def smtp_config(
