@@ -529,3 +529,11 @@ def parse_duration(raw: object) -> int | None:
     if not 0 < seconds < 7 * 24 * 3600:
         return None
     return round(seconds)
+
+
+def mailbox_key(address: str) -> str:
+    """What makes two spellings one mailbox: ``Ann <A@x.org>`` and `` a@x.org`` are one (the
+    bare address, trimmed, lower case). Used wherever recipients are compared or counted."""
+    from email.utils import parseaddr
+
+    return (parseaddr(address)[1] or address).strip().lower()

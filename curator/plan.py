@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from email.utils import parseaddr
 from typing import Literal
 
 from curator.models import (
@@ -39,6 +38,7 @@ from curator.models import (
     Period,
     StoredIssue,
 )
+from curator.normalize import mailbox_key
 
 # info: the story of the run (stdout); note: worth a look (stdout, "note: ");
 # warning: a problem the run survived (stderr); error: a failure (stderr, as an error).
@@ -263,11 +263,6 @@ def feed_notes(outcomes: Sequence[FeedOutcome]) -> tuple[Note, ...]:
             text = f"feed {o.feed.name!r} resting: {o.fetch.error} (--retry-failed tries it now)"
             notes.append(Note("warning", text))
     return tuple(notes)
-
-
-def mailbox_key(address: str) -> str:
-    """What makes two spellings one mailbox: ``Ann <A@x.org>`` and ``a@x.org`` are one."""
-    return (parseaddr(address)[1] or address).lower()
 
 
 def count(n: int, word: str) -> str:

@@ -76,6 +76,7 @@ from curator.models import (
     ReplyConfig,
     SourceCursor,
 )
+from curator.normalize import mailbox_key
 from curator.reply_text import (
     MAX_MESSAGE_BYTES,
     ReplyMessage,
@@ -480,7 +481,7 @@ def _store_one(
 def active_recipients(recipients: Sequence[str], store: Store) -> tuple[str, ...]:
     """``recipients`` without the readers who unsubscribed."""
     gone = store.unsubscribed()
-    return tuple(r for r in recipients if (parseaddr(r)[1] or r).strip().lower() not in gone)
+    return tuple(r for r in recipients if mailbox_key(r) not in gone)
 
 
 def reader_headers(
@@ -582,7 +583,7 @@ def run_readers(config: Config, resubscribe: str | None = None) -> ReadersReport
         if resubscribe is not None:
             changed = store.resubscribe(resubscribe)
         rows = store.reader_summaries()
-    configured = {(parseaddr(a)[1] or a).lower() for a in config.newsletter.to}
+    configured = {mailbox_key(a) for a in config.newsletter.to}
     return ReadersReport(tuple(rows), frozenset(configured), changed)
 
 

@@ -32,6 +32,7 @@ from curator.models import (
     RenderedIssue,
     StoredIssue,
 )
+from curator.normalize import mailbox_key
 from curator.plan import (
     REMOVED,
     AlreadySent,
@@ -252,11 +253,9 @@ def check_ready(config: Config, *, delivering: bool) -> None:
 
 def distinct(recipients: Sequence[str]) -> tuple[str, ...]:
     """The recipients in order, each mailbox once (``Ann <a@x.org>`` and ``a@x.org`` are one)."""
-    from email.utils import parseaddr
-
     seen: dict[str, str] = {}
     for recipient in recipients:
-        seen.setdefault((parseaddr(recipient)[1] or recipient).lower(), recipient)
+        seen.setdefault(mailbox_key(recipient), recipient)
     return tuple(seen.values())
 
 

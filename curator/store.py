@@ -982,9 +982,9 @@ class Store:
 
 
 def _bare(address: str) -> str:
-    from email.utils import parseaddr
+    from curator.normalize import mailbox_key
 
-    return (parseaddr(address)[1] or address).strip().lower()
+    return mailbox_key(address)
 
 
 def _post(row: sqlite3.Row) -> Post:
