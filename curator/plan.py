@@ -177,6 +177,9 @@ def plan_send(facts: SendFacts) -> SendPlan:
     current = facts.current
     if records and current is not None and not facts.options.force:
         return SendPlan(first, finish(current, configured))
+    if not facts.recipients:
+        text = "every recipient has unsubscribed: nothing to send (`curator readers` lists them)"
+        return SendPlan(first, Skip(0, (Note("info", text),)))
     gathered = facts.gathered
     if gathered is None:
         keep = current.issue.question if current is not None else None

@@ -152,6 +152,9 @@ def run_send(
             # Replies first: an answer given since the last issue is handed back in this one,
             # and a reader who unsubscribed by reply gets nothing more from now on.
             reports.append(_collect(config, store, now))
+        if not options.to:
+            # An unsubscribe holds whatever the config says now (replies switched off, a dry
+            # run): only an explicit --to test copy reaches such an address.
             recipients = active_recipients(recipients, store)
         facts = _facts(config, store, options, period, recipients, now)
         plan = plan_send(facts)
@@ -308,12 +311,12 @@ class _Run:
         step = plan.step
         if isinstance(step, Complete | AlreadySent):
             return self.finish(step)
-        if isinstance(step, Gather) or gathered is None:
-            raise AssertionError("a plan made with gathered facts never asks to gather")
-        outcomes = gathered.outcomes
+        outcomes = gathered.outcomes if gathered is not None else ()
         notes = list(plan.notes)
         if isinstance(step, Skip):
             return SendReport((*notes, *step.notes), step.exit_code, period.key, outcomes=outcomes)
+        if isinstance(step, Gather) or gathered is None:
+            raise AssertionError("a plan made with gathered facts never asks to gather")
         # Only a frozen issue has per-reader parts; a dry run or test copy shows the shared body.
         personal = isinstance(step, Freeze) and self.config.replies is not None
         rendered = render_draft(

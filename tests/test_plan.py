@@ -356,3 +356,15 @@ def test_a_pending_recipient_no_longer_configured_is_closed_not_sent(
     step = plan_send(facts(current=Frozen(issue(), rows), readers=readers)).step
     assert isinstance(step, Complete)
     assert (step.recipients, step.removed) == (owed, removed)
+
+
+def test_no_reader_left_skips_before_fetching() -> None:
+    """When every recipient has unsubscribed, nothing is fetched or built: a Skip, exit 0;
+    what a frozen issue still owed them is closed, not sent."""
+    plan = plan_send(facts(readers=()))
+    assert isinstance(plan.step, Skip) and plan.step.exit_code == 0
+    assert "every recipient has unsubscribed" in plan.step.notes[0].text
+    rows = (row("ann@example.org", "pending"),)
+    step = plan_send(facts(current=Frozen(issue(), rows), readers=())).step
+    assert isinstance(step, Complete)
+    assert (step.recipients, step.removed) == ((), ("ann@example.org",))

@@ -238,3 +238,30 @@ def test_to_with_a_comma_list_sends_one_copy_to_each(site: tuple[FeedServer, Pat
     assert code == 0, err
     messages = read_outbox(config.parent / "outbox").values()
     assert sorted(str(m["To"]) for m in messages) == ["me@example.net", "you@example.net"]
+
+
+def test_an_unsubscribed_reader_gets_nothing_even_without_a_replies_section(
+    site: tuple[FeedServer, Path],
+) -> None:
+    """A reader who unsubscribed by reply stays out of sends and dry runs after the replies
+    section is gone; only an explicit --to test copy reaches the address."""
+    from datetime import datetime
+
+    from curator.store import Store
+
+    _, config = site
+    when = datetime.fromisoformat("2026-11-25T08:00:00+00:00")
+    with Store.open(config.parent / ".curator" / "state.db") as store:
+        bob = store.reader_ids(["bob@example.org"], when)["bob@example.org"]
+        store.record_reply_message("<stop@x>", "unsubscribe", when, reader_id=bob, unsubscribe=True)
+    code, _, err = run(config, "send", "--dry-run", "--now", "2026-11-26T08:00:00Z")
+    assert code == 0, err
+    dry = [m["To"] for m in read_outbox(config.parent / "outbox").values()]
+    assert dry == ["ann@example.org"]
+    code, _, err = run(config, "send", "--now", "2026-11-26T08:00:00Z")
+    assert code == 0, err
+    sent = sorted(m["To"] for m in read_outbox(config.parent / "outbox").values())
+    assert sent == ["ann@example.org", "ann@example.org"]  # the dry run's file and the real one
+    code, _, err = run(config, "send", "--to", "bob@example.org", "--now", "2026-11-26T08:00:00Z")
+    assert code == 0, err
+    assert "bob@example.org" in [m["To"] for m in read_outbox(config.parent / "outbox").values()]
