@@ -141,13 +141,18 @@ def build_message(
     )
     if "Reply-To" in own:
         message["Reply-To"] = _address(own["Reply-To"], "replies.address")
+    targets = []
+    one_click = newsletter.unsubscribe and urlsplit(newsletter.unsubscribe).scheme == "https"
+    if newsletter.unsubscribe and (one_click or "List-Unsubscribe" not in own):
+        # An https address comes first: mail programs offer one-click unsubscribe with it.
+        targets.append(f"<{_one_line(newsletter.unsubscribe)}>")
     if "List-Unsubscribe" in own:
-        message["List-Unsubscribe"] = _one_line(own["List-Unsubscribe"])
-    elif newsletter.unsubscribe:
-        target = newsletter.unsubscribe
-        message["List-Unsubscribe"] = f"<{_one_line(target)}>"
-        if urlsplit(target).scheme == "https":
-            message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        # The reader's own mailto (replies configured): works without a web server.
+        targets.append(_one_line(own["List-Unsubscribe"]))
+    if targets:
+        message["List-Unsubscribe"] = ", ".join(targets)
+    if one_click:
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["Auto-Submitted"] = "auto-generated"
     message["MIME-Version"] = "1.0"
     # Quoted-printable keeps every line under SMTP's 998-octet limit whatever the content.

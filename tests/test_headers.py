@@ -136,3 +136,46 @@ def test_no_generated_text_changes_the_header_set(text: str) -> None:
     """Any mix of line breaks, encoded-word pieces and address punctuation, as subject, title
     and sender name, leaves the header set as it was."""
     assert_headers_intact(parsed(text, title=text or "t", from_name=text))
+
+
+MINE = "<mailto:reflect+token@example.org?subject=unsubscribe>"
+
+
+@pytest.mark.parametrize(
+    ("unsubscribe", "own", "expected", "one_click"),
+    [
+        # no reply address: the newsletter's own, one-click when https
+        ("https://x.org/u", (), "<https://x.org/u>", True),
+        ("mailto:u@x.org", (), "<mailto:u@x.org>", False),
+        # replies configured: the https link stays first (one-click), the reader's mailto after
+        ("https://x.org/u", (("List-Unsubscribe", MINE),), f"<https://x.org/u>, {MINE}", True),
+        # a newsletter mailto gives way to the reader's own, which names the reader
+        ("mailto:u@x.org", (("List-Unsubscribe", MINE),), MINE, False),
+        (None, (("List-Unsubscribe", MINE),), MINE, False),
+        (None, (), None, False),
+    ],
+)
+def test_list_unsubscribe_keeps_one_click_beside_the_readers_mailto(
+    unsubscribe: str | None,
+    own: tuple[tuple[str, str], ...],
+    expected: str | None,
+    one_click: bool,
+) -> None:
+    """List-Unsubscribe holds the https address first (with List-Unsubscribe-Post) and the
+    reader's own mailto after it; a mailto of the newsletter's gives way to the reader's."""
+    outgoing = build_message(
+        newsletter=NewsletterConfig(from_addr="d@example.org", unsubscribe=unsubscribe),
+        recipient="ann@example.org",
+        subject="s",
+        html="<p>h</p>",
+        text="t",
+        period="2026-W48",
+        round_=1,
+        date=datetime(2026, 11, 26, tzinfo=UTC),
+        headers=own,
+    )
+    message = email.message_from_bytes(outgoing.message.as_bytes(), policy=email.policy.default)
+    # A long value is folded at the comma; unfolded, it reads as written.
+    value = message["List-Unsubscribe"]
+    assert (" ".join(value.split()) if value is not None else None) == expected
+    assert (message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click") is one_click
