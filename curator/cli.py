@@ -343,9 +343,12 @@ def _now(option: str | None, config: Config) -> datetime:
 def _step_summary(text: str) -> None:
     """Append ``text`` to the file GITHUB_STEP_SUMMARY names, when it names one. A summary
     that cannot be written is said on stderr; the run's own outcome stands."""
+    from curator.redact import env_secrets, redact
+
     path = os.environ.get("GITHUB_STEP_SUMMARY")
     if not path:
         return
+    text = redact(text, env_secrets())  # the summary is on the run's public page
     try:
         with open(path, "a", encoding="utf-8") as summary:
             summary.write(text)

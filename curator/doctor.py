@@ -172,7 +172,12 @@ def check_delivery(config: Config, postmark_client: httpx.Client | None = None) 
             finally:
                 postmark.close()
     except CuratorError as exc:
-        return Check("delivery", "fail", f"{method}: {exc}", exc.hint)
+        # A server's refusal may quote the recipient it was asked about: never show it.
+        from curator.sending import without_addresses
+
+        hidden = config.newsletter.to
+        detail, hint = without_addresses(str(exc), hidden), without_addresses(exc.hint, hidden)
+        return Check("delivery", "fail", f"{method}: {detail}", hint)
     return _check_outbox(config.delivery.outbox_dir)
 
 

@@ -440,7 +440,12 @@ class _Run:
             sent = sum(1 for d in rows if d.status == "sent")
             left = sum(1 for d in rows if d.status == "pending")
             so_far = f"{sent} of {len(rows)} delivered so far, {left} pending for the next run"
-            raise DeliveryError(f"{exc.message} ({so_far})", hint=exc.hint) from exc
+            message, hint = without_addresses(exc.message, recipients), exc.hint
+            error = DeliveryError(f"{message} ({so_far})", hint=without_addresses(hint, recipients))
+            if message == exc.message:
+                raise error from exc
+            # The server quoted a reader's address: the chain (shown by --debug) would repeat it.
+            raise error from None
         finally:
             sender.close()
         return results
@@ -457,6 +462,15 @@ class _Run:
             return report
         text = f"archive: {len(written)} files written to {self.config.archive_dir}"
         return replace(report, notes=(*report.notes, Note("info", text)))
+
+
+def without_addresses(text: str, recipients: Sequence[str]) -> str:
+    """``text`` with every recipient's address (as a server may quote it) replaced by "a
+    recipient": an error's words may reach a public log."""
+    for recipient in recipients:
+        address = parseaddr(recipient)[1] or recipient
+        text = re.sub(re.escape(address), "a recipient", text, flags=re.IGNORECASE)
+    return text
 
 
 def private(result: DeliveryResult, labels: Mapping[str, str]) -> str:

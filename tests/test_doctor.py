@@ -165,6 +165,24 @@ def test_a_refused_sender_fails_the_delivery_row(tmp_path: Path, good_feed: str)
         assert "refuses the sender digest@news.test" in delivery["delivery"].detail
 
 
+def test_a_refused_recipient_is_not_named_in_the_delivery_row(
+    tmp_path: Path, good_feed: str
+) -> None:
+    """A server that refuses the first recipient and quotes the address back: the row fails
+    without repeating the address (doctor's output may be a public log)."""
+    from mail_kit import Mailbox
+
+    refusal = "550 5.1.1 <reader@news.test>: Recipient address rejected"
+    with mail_server(Mailbox(refuse={"reader@news.test": refusal})) as box:
+        config = smtp_config(tmp_path, box.port, good_feed)
+        config.write_text(config.read_text().replace(f", username: '{LOGIN[0]}'", ""))
+        delivery = by_subject(run_doctor(config, env={}, now=NOW, resolver=offline_resolver()))
+    row = delivery["delivery"]
+    assert row.status == "fail" and "refuses the first recipient" in row.detail
+    assert "reader@news.test" not in row.detail + row.hint
+    assert "a recipient" in row.detail
+
+
 @pytest.mark.parametrize(
     ("records", "spf", "dmarc"),
     [

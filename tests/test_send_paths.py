@@ -80,3 +80,13 @@ def test_send_with_feeds_served_by_respx(tmp_path: Path) -> None:
     (eml,) = (tmp_path / "outbox").glob("*.eml")
     text = eml.read_bytes().decode()
     assert "Ron's post" in text and "Mike's post" in text
+
+
+def test_an_error_quoting_an_address_is_told_without_it() -> None:
+    """An error a server worded with a reader's address is said with "a recipient" instead,
+    whatever the case or display name."""
+    from curator.sending import without_addresses
+
+    text = "421 <BOB@x.org> over quota; ann@x.org too"
+    said = without_addresses(text, ["Bob <bob@x.org>", "ann@x.org", "cy@x.org"])
+    assert said == "421 <a recipient> over quota; a recipient too"
