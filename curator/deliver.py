@@ -350,7 +350,8 @@ class SmtpSender:
         """Do everything a send does short of sending: connect, secure, log in, then offer the
         envelope (MAIL FROM, and RCPT TO ``recipient`` when given) and withdraw it with RSET.
         No DATA is ever sent, so nothing is delivered. Returns what was checked; a problem is
-        raised as DeliveryError with what to change. A refusal quoting the recipient is hidden by the caller (doctor)."""
+        raised as DeliveryError with what to change (a refusal may quote the recipient: the
+        caller, doctor, hides it)."""
         c = self.config
         smtp = self._connect()
         done = [f"connected to {self.where}"]
