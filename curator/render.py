@@ -529,6 +529,11 @@ def render_personal(parts: PersonalParts, templates_dir: Path | None = None) -> 
     return html, text
 
 
+def has_personal_place(rendered: RenderedIssue) -> bool:
+    """Whether both parts of a rendered issue mark where each reader's block goes."""
+    return PERSONAL_MARKER_HTML in rendered.html and PERSONAL_MARKER_TEXT in rendered.text
+
+
 def insert_personal(shared: str, block: str, kind: str) -> str:
     """The shared body (``kind`` "html" or "text") with one reader's block in place of the
     marker; an empty block removes the marker and its line."""

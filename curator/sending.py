@@ -54,6 +54,7 @@ from curator.plan import (
     refusal_in_ci,
 )
 from curator.refresh import Progress, fetch_feeds
+from curator.render import has_personal_place
 from curator.replies import active_recipients
 from curator.store import RunLock, Store
 
@@ -323,6 +324,12 @@ class _Run:
             self.config, self.store, step.draft, outcomes, personal_marker=personal
         )
         notes += [Note("note", text) for text in rendered.notes]
+        if personal and not has_personal_place(rendered):
+            text = (
+                "this issue has no place for readers' own earlier answers (no question, or an "
+                "issue template without the personal marker): they are not shown this time"
+            )
+            notes.append(Note("warning", text))
         if isinstance(step, DryRun):
             report = self._dry_run(step, rendered, period)
         elif isinstance(step, TestCopy):

@@ -265,3 +265,22 @@ def test_an_unsubscribed_reader_gets_nothing_even_without_a_replies_section(
     code, _, err = run(config, "send", "--to", "bob@example.org", "--now", "2026-11-26T08:00:00Z")
     assert code == 0, err
     assert "bob@example.org" in [m["To"] for m in read_outbox(config.parent / "outbox").values()]
+
+
+def test_a_template_without_the_personal_place_is_a_warning(
+    site: tuple[FeedServer, Path],
+) -> None:
+    """With replies configured, an issue template of the user's own that lacks the personal
+    marker still sends, and says that readers' answers are not shown."""
+    _, config = site
+    mine = config.parent / "mine"
+    mine.mkdir()
+    (mine / "issue.html.j2").write_text("<html><body><p>{{ question }}</p></body></html>\n")
+    (config.parent / "replies" / "new").mkdir(parents=True)
+    config.write_text(
+        config.read_text()
+        + "templates: mine\nreplies: {address: reflect@example.org, maildir: replies}\n"
+    )
+    code, _, err = run(config, "send", "--now", "2026-11-26T08:00:00Z")
+    assert code == 0, err
+    assert "no place for readers' own earlier answers" in err
