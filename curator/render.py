@@ -18,7 +18,7 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,9 @@ from curator.normalize import cut_text, xml_safe
 
 # Gmail clips a message whose HTML part passes 102 KB; stay clear of it with some margin.
 HTML_LIMIT = 100 * 1024
+# Room kept under HTML_LIMIT for one reader's block of earlier answers, added to the shared body
+# after it was fitted; render_personal shortens the answers until the block fits in it.
+PERSONAL_RESERVE = 12 * 1024
 TEXT_WIDTH = 76
 # The card's inner width, and the size of the small pictures beside other posts.
 LEAD_IMAGE_WIDTH = 528
@@ -240,7 +243,8 @@ def render_issue(
         context["personal_marker"] = personal_marker
         return context, _inline_css(_render(html_template, context))
 
-    fit = _fit_size(draft, build)
+    limit = HTML_LIMIT - (PERSONAL_RESERVE if personal_marker else 0)
+    fit = _fit_size(draft, build, limit)
     text = _render(text_template, fit.context)
     return RenderedIssue(subject=subject, html=fit.html, text=text, notes=fit.notes)
 
@@ -259,11 +263,11 @@ class _Fit:
     notes: tuple[str, ...]
 
 
-def _fits(html: str) -> bool:
-    return len(html.encode()) <= HTML_LIMIT
+def _fits(html: str, limit: int = HTML_LIMIT) -> bool:
+    return len(html.encode()) <= limit
 
 
-def _fit_size(draft: IssueDraft, build: _Build) -> _Fit:
+def _fit_size(draft: IssueDraft, build: _Build, limit: int = HTML_LIMIT) -> _Fit:
     """Shrink an issue until its inlined HTML fits: no thumbnails, shorter excerpts, then no
     excerpts, then posts moved to the link list, and only then links left out. The last two
     are said in the email itself as well as in the notes, because the reader is missing
@@ -271,7 +275,7 @@ def _fit_size(draft: IssueDraft, build: _Build) -> _Fit:
     posts, more = list(draft.posts), list(draft.more)
     for chars, thumbs in _STEPS:
         context, html = build(posts, more, chars, "", thumbs)
-        if _fits(html):
+        if _fits(html, limit):
             break
     notes: list[str] = []
     if not thumbs:
@@ -282,7 +286,7 @@ def _fit_size(draft: IssueDraft, build: _Build) -> _Fit:
             if chars
             else "excerpts left out to stay under Gmail's clipping size"
         )
-    if _fits(html):
+    if _fits(html, limit):
         return _Fit(context, html, tuple(notes))
 
     # Even without excerpts it is too big. Keep as many full posts as fit (at least the lead),
@@ -302,7 +306,7 @@ def _fit_size(draft: IssueDraft, build: _Build) -> _Fit:
     low, high = 1, len(posts)
     while low < high:
         middle = (low + high + 1) // 2
-        if _fits(with_full(middle)[1]):
+        if _fits(with_full(middle)[1], limit):
             low = middle
         else:
             high = middle - 1
@@ -310,11 +314,11 @@ def _fit_size(draft: IssueDraft, build: _Build) -> _Fit:
     context, html = with_full(full)
     if full < len(posts):
         notes.append(f"{len(posts) - full} posts moved to the link list for size")
-    if not _fits(html):
+    if not _fits(html, limit):
         low, high = 0, len(everything) - full
         while low < high:
             middle = (low + high + 1) // 2
-            if _fits(with_full(full, middle)[1]):
+            if _fits(with_full(full, middle)[1], limit):
                 low = middle
             else:
                 high = middle - 1
@@ -524,7 +528,17 @@ def render_personal(parts: PersonalParts, templates_dir: Path | None = None) -> 
         "earlier": parts.earlier,
         "earlier_label": parts.earlier_label,
     }
-    html = _render(env.get_template("personal.html.j2"), context).strip()
+    for keep in (None, 1000, 200):
+        if keep is not None:
+            # A block past its reserved room would push the copy past Gmail's clipping size.
+            for name in ("previous", "earlier"):
+                answer = context[name]
+                if answer is not None and len(answer.text) > keep:
+                    short = answer.text[:keep].rsplit(None, 1)[0] + " …"
+                    context[name] = replace(answer, text=short)
+        html = _render(env.get_template("personal.html.j2"), context).strip()
+        if len(html.encode()) <= PERSONAL_RESERVE:
+            break
     text = _render(env.get_template("personal.txt.j2"), context).strip("\n")
     return html, text
 

@@ -537,3 +537,21 @@ def test_replies_command_reports_an_unreadable_mailbox_and_rotates_the_key(tmp_p
     assert markdown.exit_code == 0 and markdown.output.startswith("# ")
     wrong = runner.invoke(app, ["--config", str(path), "journal", "--format", "html"])
     assert wrong.exit_code == 2
+
+
+def test_a_readers_block_always_fits_its_reserved_room() -> None:
+    """Two answers of the longest kept size, all markup characters (five times longer once
+    escaped), still render within PERSONAL_RESERVE; so a copy stays under Gmail's clipping."""
+    from curator.answers import PersonalParts
+    from curator.models import Answer
+    from curator.render import PERSONAL_RESERVE
+    from curator.reply_text import MAX_ANSWER_CHARS
+
+    when = datetime(2026, 3, 2, tzinfo=UTC)
+    worst = ("& " * MAX_ANSWER_CHARS)[:MAX_ANSWER_CHARS]
+    answer = Answer("ann@x.org", 1, "2026-W09", when, "Q?", when, worst)
+    parts = PersonalParts(previous=answer, earlier=answer, earlier_label="A year ago")
+    html, text = render_personal(parts)
+    assert len(html.encode()) <= PERSONAL_RESERVE
+    assert "&amp;" in html and html.rstrip().endswith("</p>")
+    assert text
