@@ -37,20 +37,21 @@ class PersonalParts:
 
 
 def pick_earlier_answers(
-    answers: Sequence[Answer], issue_date: datetime, previous_issue_id: int | None
+    answers: Sequence[Answer], issue_date: datetime, previous_period: str | None
 ) -> PersonalParts:
-    """The reader's latest answer to the previous issue, and their latest answer to an issue
-    built about 52, 12 or 4 weeks before ``issue_date`` (within :data:`WINDOW`)."""
+    """The reader's latest answer to the previous period's issue (any of its rounds: a forced
+    resend's copy and the first one ask the same question), and their latest answer to an
+    issue built about 52, 12 or 4 weeks before ``issue_date`` (within :data:`WINDOW`)."""
     previous = None
-    if previous_issue_id is not None:
-        to_previous = [a for a in answers if a.issue_id == previous_issue_id]
+    if previous_period is not None:
+        to_previous = [a for a in answers if a.period == previous_period]
         previous = max(to_previous, key=lambda a: a.received_at, default=None)
     for weeks, label in LOOK_BACK:
         target = issue_date - timedelta(weeks=weeks)
         near = [
             a
             for a in answers
-            if abs(a.issue_date - target) <= WINDOW and a.issue_id != previous_issue_id
+            if abs(a.issue_date - target) <= WINDOW and a.period != previous_period
         ]
         if near:
             earlier = max(near, key=lambda a: (-abs(a.issue_date - target), a.received_at))

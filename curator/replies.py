@@ -499,10 +499,10 @@ def reader_headers(
 
 
 def personal_parts_for(
-    store: Store, recipient: str, issue_date: datetime, previous_issue_id: int | None
+    store: Store, recipient: str, issue_date: datetime, previous_period: str | None
 ) -> PersonalParts:
     """That reader's answers to give back in a new issue built at ``issue_date``."""
-    return pick_earlier_answers(store.answers(recipient), issue_date, previous_issue_id)
+    return pick_earlier_answers(store.answers(recipient), issue_date, previous_period)
 
 
 def personal_copies(
@@ -527,7 +527,9 @@ def personal_copies(
     ids = store.reader_ids(recipients, now)
     copies: dict[str, PersonalCopy] = {}
     for recipient in recipients:
-        parts = personal_parts_for(store, recipient, issue_date, previous.id if previous else None)
+        parts = personal_parts_for(
+            store, recipient, issue_date, previous.period if previous else None
+        )
         html, text = render_personal(parts, config.templates_dir)
         headers = reader_headers(config.replies, key, issue_id, ids[recipient])
         copies[recipient] = PersonalCopy(html, text, tuple(headers.items()))

@@ -343,12 +343,14 @@ def test_rotated_key_keeps_last_weeks_token_valid(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- giving answers back
 
 
-def _answer(issue_id: int, days_ago: int, text: str, question: str | None = "Q?") -> Answer:
+def _answer(
+    issue_id: int, days_ago: int, text: str, question: str | None = "Q?", period: str = ""
+) -> Answer:
     built = NOW - timedelta(days=days_ago)
     return Answer(
         reader="ann@example.com",
         issue_id=issue_id,
-        period=f"p{issue_id}",
+        period=period or f"p{issue_id}",
         issue_date=built,
         question=question,
         received_at=built + timedelta(hours=3),
@@ -367,6 +369,8 @@ def _answer(issue_id: int, days_ago: int, text: str, question: str | None = "Q?"
         ([_answer(4, 40, "between")], 9, (None, None, "")),
         ([_answer(9, 28, "prev-is-a-month")], 9, ("prev-is-a-month", None, "")),
         ([_answer(8, 14, "older")], 9, (None, None, "")),
+        # an answer to the first round of a period later resent (--force) still counts
+        ([_answer(10, 7, "round one", period="p9")], 9, ("round one", None, "")),
     ],
     ids=[
         "nothing",
@@ -377,13 +381,14 @@ def _answer(issue_id: int, days_ago: int, text: str, question: str | None = "Q?"
         "outside-windows",
         "previous-not-twice",
         "other-issue",
+        "earlier-round",
     ],
 )
 def test_pick_earlier_answers(
     answers: list[Answer], previous_id: int, expected: tuple[str | None, str | None, str]
 ) -> None:
     """The previous issue's answer, and one from about 52, 12 or 4 weeks ago (±4 days)."""
-    parts = pick_earlier_answers(answers, NOW, previous_id)
+    parts = pick_earlier_answers(answers, NOW, f"p{previous_id}")
     got = (
         parts.previous.text if parts.previous else None,
         parts.earlier.text if parts.earlier else None,
