@@ -2,7 +2,7 @@
 
 :func:`pick_earlier_answers` chooses, for one reader and a new issue, the answer to the previous
 issue's question and one from about 4, 12 or 52 weeks before (a year first: it says the most).
-:func:`journal_text`, :func:`journal_markdown` and :func:`journal_json` format the journal.
+:func:`journal_markdown` and :func:`journal_json` format the journal as documents to keep.
 """
 
 from __future__ import annotations
@@ -57,17 +57,6 @@ def pick_earlier_answers(
             earlier = max(near, key=lambda a: (-abs(a.issue_date - target), a.received_at))
             return PersonalParts(previous, earlier, label)
     return PersonalParts(previous)
-
-
-def journal_text(answers: Sequence[Answer]) -> str:
-    """The journal as plain text: per answer, its date, issue and question, then the words."""
-    blocks = []
-    for a in answers:
-        head = f"{a.received_at:%Y-%m-%d}  {a.period}  {a.reader}"
-        question = f"Q: {a.question}" if a.question else "Q: (no question)"
-        words = "\n".join(f"  {line}" for line in a.text.split("\n"))
-        blocks.append(f"{head}\n{question}\n{words}")
-    return "\n\n".join(blocks) + ("\n" if blocks else "")
 
 
 def _md_escape(text: str) -> str:

@@ -857,12 +857,21 @@ def journal(
 ) -> None:
     """Every answer readers gave, by date, issue and question."""
     from curator.errors import ConfigError
-    from curator.replies import run_journal
+    from curator.replies import journal_answers, run_journal
 
     def work() -> None:
         if fmt not in ("text", "md", "json"):
             raise ConfigError(f"{fmt!r} is not one of text, md, json", key="--format")
-        typer.echo(run_journal(_load(ctx), reader, fmt), nl=False)
+        config = _load(ctx)
+        if fmt != "text":
+            typer.echo(run_journal(config, reader, fmt), nl=False)
+            return
+        header = ("date", "reader", "issue", "question", "answer")
+        rows = [
+            (f"{a.received_at:%Y-%m-%d}", a.reader, a.period, a.question or "", a.text)
+            for a in journal_answers(config, reader)
+        ]
+        print_table(header, rows, narrow=("date",))
 
     _guard(ctx, work)
 

@@ -69,6 +69,7 @@ from typing import Any, Literal, Protocol
 from curator.answers import PersonalParts, pick_earlier_answers
 from curator.errors import RepliesError
 from curator.models import (
+    Answer,
     Config,
     ImapConfig,
     PersonalCopy,
@@ -562,17 +563,20 @@ def run_rotate_key(config: Config, now: datetime) -> TokenKey:
         return rotate_key(store, now)
 
 
-def run_journal(config: Config, reader: str | None, fmt: str) -> str:
-    """``curator journal``: every answer (of one reader), as text, Markdown or JSON."""
-    from curator.answers import journal_json, journal_markdown, journal_text
-
+def journal_answers(config: Config, reader: str | None) -> list[Answer]:
+    """Every answer (of one reader, when given), oldest first: what `curator journal` lists."""
     with Store.open(config.state_path) as store:
-        answers = store.answers(reader)
+        return store.answers(reader)
+
+
+def run_journal(config: Config, reader: str | None, fmt: str) -> str:
+    """``curator journal --format md|json``: the journal as a document to keep."""
+    from curator.answers import journal_json, journal_markdown
+
+    answers = journal_answers(config, reader)
     if fmt == "json":
         return journal_json(answers)
-    if fmt == "md":
-        return journal_markdown(answers, f"{config.newsletter.title}: my answers")
-    return journal_text(answers)
+    return journal_markdown(answers, f"{config.newsletter.title}: my answers")
 
 
 def run_readers(config: Config, resubscribe: str | None = None) -> ReadersReport:

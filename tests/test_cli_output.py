@@ -36,6 +36,8 @@ LISTINGS = [
     ("feeds", "list"),
     ("feeds", "check", "--now", NOW),
     ("doctor",),
+    ("readers",),
+    ("journal",),
 ]
 
 
@@ -64,6 +66,18 @@ def newsletter(tmp_path: Path, feed_server: FeedServer) -> Path:
     )
     sent = CliRunner().invoke(app, ["--config", str(config), "send", "--now", NOW])
     assert sent.exit_code == 0, sent.output
+    # One long answer, so `journal` has a row as wide as a reader's words.
+    from curator.store import Store
+
+    when = utc(NOW)
+    with Store.open(config.parent / ".curator" / "state.db") as store:
+        issue = store.latest_issue()
+        assert issue is not None
+        reader = store.reader_ids(["reader@example.org"], when)["reader@example.org"]
+        store.record_reply_message(
+            "<answer@x>", "answer", when, reader_id=reader, issue_id=issue.id,
+            text="I will hand the budget review to Sam, and ask the team " * 3,
+        )  # fmt: skip
     return config
 
 
@@ -106,7 +120,7 @@ def run_in_terminal(config: Path, args: tuple[str, ...], columns: int = 80) -> t
 def test_every_listing_fits_an_80_column_terminal(newsletter: Path, args: tuple[str, ...]) -> None:
     """On an 80-column terminal no line of a listing is wider than 80 characters."""
     code, text = run_in_terminal(newsletter, args)
-    assert code in (0, 1), text
+    assert code == 0, text  # every listing succeeds on this fixture (doctor: warnings only)
     lines = [line for chunk in text.split("\r\n") for line in chunk.split("\r")]
     widest = max(lines, key=len)
     assert len(widest) <= 80, f"{len(widest)} columns:\n{text}"
@@ -124,7 +138,7 @@ def test_every_listing_pipes_as_tab_separated_rows(newsletter: Path, args: tuple
         cwd=newsletter.parent,
         env=curator_env(),
     )
-    assert result.returncode in (0, 1), result.stderr
+    assert result.returncode == 0, result.stderr
     rows = result.stdout.splitlines()
     assert len(rows) >= 2, result.stdout  # a header and at least one row
     widths = {row.count("\t") for row in rows}
@@ -270,7 +284,7 @@ def test_shell_completion_is_offered() -> None:
 
 def _rows(config: Path, *args: str) -> list[list[str]]:
     result = CliRunner().invoke(app, ["--config", str(config), *args])
-    assert result.exit_code in (0, 1), result.output
+    assert result.exit_code == 0, result.output
     return [line.split("\t") for line in result.stdout.splitlines()[1:]]
 
 
