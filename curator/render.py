@@ -430,6 +430,8 @@ def _inline_css(html: str) -> str:
 FEED_ENTRIES = 50
 _BODY_OPEN = re.compile(r"<body\b[^>]*>", re.I)
 _WEB_COPY = re.compile(r"<!--web-copy-->.*?<!--/web-copy-->", re.S)
+# What only an emailed copy has: the place of a reader's own block and the invitation to reply.
+_REPLY_ONLY = re.compile(r"<!--reply-only-->.*?<!--/reply-only-->", re.S)
 
 
 def archive_page_name(period: str) -> str:
@@ -497,7 +499,7 @@ def render_archive(
             hint="fix the template (or remove yours to use the built-in one)",
         ) from exc
     for issue in issues:
-        page = _WEB_COPY.sub("", issue.html)
+        page = _REPLY_ONLY.sub("", _WEB_COPY.sub("", issue.html))
         files[archive_page_name(issue.period)] = _BODY_OPEN.sub(
             lambda m: m.group(0) + nav, page, count=1
         )

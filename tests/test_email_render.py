@@ -200,6 +200,17 @@ def test_an_archived_page_has_no_view_in_your_browser_link() -> None:
     assert draft.posts[0].title in page
 
 
+def test_an_archived_page_has_no_invitation_to_reply() -> None:
+    """An issue frozen with replies on invites a reply under the question; its web copy, for
+    anyone to read, leaves the invitation and the place of a reader's block out."""
+    draft = week_draft()
+    issue = render_issue(draft, NEWSLETTER, personal_marker=True)
+    page = render_archive([archived(issue.html)], NEWSLETTER)["2026-W48.html"]
+    assert "Reply to this email" in issue.html and "curator:personal" in issue.html
+    assert "Reply to this email" not in page and "curator:personal" not in page
+    assert draft.question is not None and draft.question.text in page
+
+
 # ---------------------------------------------------------------- archive.url
 
 
