@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from curator.errors import StateFileError
+from curator.files import atomic_write
 from curator.store import RunLock, Store
 
 KEY_VARIABLE = "CURATOR_STATE_KEY"
@@ -87,19 +88,6 @@ def _scratch(folder: Path) -> Iterator[Path]:
             leftover.unlink(missing_ok=True)
 
 
-def _write_atomically(target: Path, data: bytes) -> None:
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(name, target)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
-
-
 def export_state(state_path: Path, target: Path, env: Mapping[str, str], *, plain: bool) -> str:
     """Write the whole state to ``target``, sealed unless ``plain``; return the line to print."""
     passphrase = env.get(KEY_VARIABLE, "")
@@ -115,7 +103,7 @@ def export_state(state_path: Path, target: Path, env: Mapping[str, str], *, plai
         with Store.open(state_path) as store, _scratch(target.parent) as copy:
             store.snapshot(copy)
             data = copy.read_bytes()
-        _write_atomically(target, data if plain else seal(data, passphrase))
+        atomic_write(target, data if plain else seal(data, passphrase))
     except OSError as exc:
         raise StateFileError(f"cannot write {target}: {exc.strerror or exc}") from exc
     how = "unencrypted (--plain)" if plain else f"encrypted with {KEY_VARIABLE}"
@@ -135,17 +123,16 @@ def import_state(source: Path, state_path: Path, env: Mapping[str, str]) -> str:
     state_path = state_path.absolute()
     try:
         state_path.parent.mkdir(parents=True, exist_ok=True)
-        with RunLock(state_path), _scratch(state_path.parent) as restored:
-            restored.write_bytes(data)
+
+        def checked(restored: Path) -> None:
             Store.check_snapshot(restored)
-            os.chmod(restored, 0o600)
-            with open(restored, "rb+") as handle:
-                os.fsync(handle.fileno())
             # The old state's side files belong to the old state: read with the new one they
             # would corrupt it. No run holds them (the lock is ours).
             for side in ("-wal", "-shm", "-journal"):
                 Path(f"{state_path}{side}").unlink(missing_ok=True)
-            os.replace(restored, state_path)
+
+        with RunLock(state_path):
+            atomic_write(state_path, data, mode=0o600, before_replace=checked)
     except OSError as exc:
         raise StateFileError(f"cannot write {state_path}: {exc.strerror or exc}") from exc
     return f"state imported from {source} into {state_path}"
