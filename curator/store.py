@@ -238,6 +238,7 @@ class Store:
         """Open (creating when needed) and migrate the state file at ``path``."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            _private(path)
             connection = sqlite3.connect(path, timeout=10, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(
@@ -979,6 +980,16 @@ class Store:
                 (new_secret(), _iso(now)),
             )
         return next(k for k in self.token_keys() if k.retired_at is None)
+
+
+def _private(path: Path) -> None:
+    """Make the state file readable by its owner alone, whatever the umask: it holds readers'
+    addresses and answers and the key that signs reply tokens. SQLite gives its side files
+    (``-wal``, ``-shm``) the database file's permissions, so they follow."""
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+    elif path.is_file() and path.stat().st_mode & 0o077:
+        path.chmod(0o600)
 
 
 def _bare(address: str) -> str:

@@ -142,3 +142,24 @@ def test_a_state_file_damaged_after_open_is_one_line(
     assert lines[0].startswith("curator: error: ")
     assert said in lines[0]
     assert "Traceback" not in out + err
+
+
+def test_the_state_file_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    """A new state file (and its WAL side files) is 0600 under umask 022; an old one that
+    others could read is made private when opened."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "new" / "state.db"
+        with Store.open(path) as store:
+            store.feed_titles()
+            sides = [p for p in path.parent.iterdir() if p.name != "state.db"]
+            modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [path, *sides]}
+        assert set(modes.values()) == {0o600}, modes
+        path.chmod(0o644)
+        Store.open(path).close()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
