@@ -119,7 +119,9 @@ def posts_for_issue(
     order of feeds.yaml, newest first within a source. Posts past the reading budget go to ``more``.
     """
     feed_caps = feed_caps or {}
-    in_window = [p for p in candidates if since < effective_date(p, now) <= now]
+    # A post without an http(s) link (none in the feed, or only a javascript:/data: one that
+    # normalize dropped) gives the reader nothing to open: it is left out, never the lead.
+    in_window = [p for p in candidates if p.link and since < effective_date(p, now) <= now]
     in_window.sort(key=lambda p: (effective_date(p, now), p.id))
     unique = _drop_same_stories(in_window, list(already_sent), now)
 

@@ -340,3 +340,12 @@ def test_edited_post_with_a_new_date_is_not_new() -> None:
     edited = replace(original, id=2, key="id:new", published=ago(1))
     selection = select.posts_for_issue([edited], now=NOW, since=ago(7), already_sent=[original])
     assert selection.posts == ()
+
+
+def test_a_post_without_a_link_is_left_out_and_never_leads() -> None:
+    """A post whose feed gave no usable link (dropped as javascript:/data:) is not chosen,
+    even when it is the newest."""
+    newest = replace(post(1, "Data link", published=NOW - timedelta(hours=1)), link=None)
+    older = post(2, "A real post", published=NOW - timedelta(days=1))
+    chosen = select.posts_for_issue([newest, older], now=NOW, since=NOW - timedelta(days=7))
+    assert [p.title for p in chosen.posts] == ["A real post"]
