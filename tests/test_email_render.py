@@ -207,7 +207,9 @@ def test_an_archived_page_has_no_invitation_to_reply() -> None:
     issue = render_issue(draft, NEWSLETTER, personal_marker=True)
     page = render_archive([archived(issue.html)], NEWSLETTER)["2026-W48.html"]
     assert "Reply to this email" in issue.html and "curator:personal" in issue.html
+    assert 'reply with the word "stop"' in issue.html and 'the word "stop"' in issue.text
     assert "Reply to this email" not in page and "curator:personal" not in page
+    assert '"stop"' not in page
     assert draft.question is not None and draft.question.text in page
 
 
