@@ -400,3 +400,50 @@ def mailbox() -> Iterator[Any]:
 
     with mail_server() as box:
         yield box
+
+
+# Runs a command in a grandchild with a 1 GB address-space limit and writes its exit code and
+# peak memory (kB) to a file. A launcher this small sits between pytest and the command
+# because a child forked from pytest starts with pytest's own (large) resident set, and that
+# high-water mark would count as the command's.
+_MEASURED = """
+import json, os, resource, subprocess, sys
+def limit():
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+child = subprocess.Popen(sys.argv[2:], preexec_fn=limit)
+_, status, usage = os.wait4(child.pid, 0)
+with open(sys.argv[1], "w") as out:
+    json.dump([os.waitstatus_to_exitcode(status), usage.ru_maxrss], out)
+"""
+
+
+@dataclass(frozen=True)
+class Measured:
+    code: int
+    stdout: str
+    stderr: str
+    seconds: float
+    peak_kb: int
+
+
+def run_measured(
+    argv: list[str], *, env: dict[str, str], folder: Path, timeout: float = 60
+) -> Measured:
+    """Run ``argv`` with its time and its own peak memory measured (memory capped at 1 GB)."""
+    import json
+    import subprocess
+    import sys
+
+    result = folder / "measured.json"
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURED, str(result), *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=True,
+    )
+    seconds = time.monotonic() - started
+    code, peak_kb = json.loads(result.read_text())
+    return Measured(code, done.stdout, done.stderr, seconds, peak_kb)

@@ -5,14 +5,13 @@ and the other feeds still arrive."""
 from __future__ import annotations
 
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import FeedServer, Item, rss, utc, write_config
+from conftest import FeedServer, Item, rss, run_measured, utc, write_config
 from curator.parse import parse_feed, without_internal_entities
 from mail_kit import curator_env
 
@@ -46,21 +45,14 @@ def test_an_entity_bomb_costs_little_and_the_other_feeds_still_arrive(
     )
     feeds = "".join(f"  - url: {url}\n" for url in [*bombs, good])
     config = write_config(tmp_path, f"newsletter:\n  to: [a@example.org]\nfeeds:\n{feeds}")
-    started = time.monotonic()
-    done = subprocess.run(  # the interpreter running the tests, with fixed arguments
+    done = run_measured(
         [sys.executable, "-m", "curator", "--config", str(config), "fetch"],
         env=curator_env({"CURATOR_NOW": "2026-11-26T08:00:00Z"}),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        preexec_fn=_limit_memory,
-        check=False,
+        folder=tmp_path,
     )
-    elapsed = time.monotonic() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    assert done.returncode == 0, done.stderr
-    assert elapsed < 15, f"fetch took {elapsed:.1f} s"
-    assert peak_mb < 300, f"the largest process reached {peak_mb:.0f} MB"
+    assert done.code == 0, done.stderr
+    assert done.seconds < 15, f"fetch took {done.seconds:.1f} s"
+    assert done.peak_kb / 1024 < 300, f"the largest process reached {done.peak_kb / 1024:.0f} MB"
     from curator.store import Store
 
     with Store.open(tmp_path / ".curator" / "state.db") as store:

@@ -4,16 +4,14 @@ errors read as plain words with what to do."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 import respx
 
-from conftest import Item, rss, utc, write_config
+from conftest import Item, rss, run_measured, utc, write_config
 from curator.config import MAX_NESTING, likely_url, load_config, parse_yaml
 from curator.errors import ConfigError
 from mail_kit import curator_env
@@ -30,37 +28,15 @@ def billion_laughs() -> str:
     return "\n".join(lines) + "\n"
 
 
-# Runs curator in a grandchild and prints its exit code and peak memory. A small launcher
-# between pytest and curator matters: a child forked straight from pytest starts with pytest's
-# own (large) resident set, and that high-water mark would count as curator's. If the guard
-# ever goes, the grandchild dies at 1 GB instead of taking the machine with it.
-_LAUNCHER = """
-import os, resource, subprocess, sys
-def limit():
-    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-child = subprocess.Popen(
-    [sys.executable, "-m", "curator", "--config", sys.argv[1], "feeds", "list"],
-    stdout=subprocess.DEVNULL, preexec_fn=limit,
-)
-_, status, usage = os.wait4(child.pid, 0)
-print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
-"""
-
-
 def run_load(config: Path) -> tuple[int, str, float, int]:
-    """Run `curator feeds list` on ``config`` in a grandchild process: its exit code, stderr,
-    seconds taken, and its own peak memory in kB (from wait4, for that process alone)."""
-    started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-c", _LAUNCHER, str(config)],
-        capture_output=True,
-        text=True,
+    """Run `curator feeds list` on ``config``: its exit code, stderr, seconds taken, and its
+    own peak memory in kB."""
+    done = run_measured(
+        [sys.executable, "-m", "curator", "--config", str(config), "feeds", "list"],
         env=curator_env(),
-        check=True,
+        folder=config.parent,
     )
-    elapsed = time.monotonic() - started
-    code, peak_kb = (int(word) for word in done.stdout.split())
-    return code, done.stderr, elapsed, peak_kb
+    return done.code, done.stderr, done.seconds, done.peak_kb
 
 
 def test_alias_bomb_is_refused_in_bounded_memory_and_time(tmp_path: Path) -> None:
