@@ -514,6 +514,13 @@ PERSONAL_MARKER_HTML = "<!--curator:personal-->"
 PERSONAL_MARKER_TEXT = "[[curator:personal]]"
 
 
+_PROMISE = re.compile(
+    r"\b(?:I\s+will|I['’]ll|I\s+am\s+going\s+to|I['’]m\s+going\s+to|I\s+plan\s+to|"
+    r"I\s+intend\s+to)\b",
+    re.IGNORECASE,
+)
+
+
 def render_personal(parts: PersonalParts, templates_dir: Path | None = None) -> tuple[str, str]:
     """One reader's block of earlier answers as (html, text); both empty when there is none.
 
@@ -529,6 +536,8 @@ def render_personal(parts: PersonalParts, templates_dir: Path | None = None) -> 
         ),
         "earlier": parts.earlier,
         "earlier_label": parts.earlier_label,
+        # "Did you?" follows an answer that promised something, not every answer.
+        "asks_back": bool(previous and _PROMISE.search(previous.text)),
     }
     for keep in (None, 1000, 200):
         if keep is not None:

@@ -560,3 +560,24 @@ def test_a_readers_block_always_fits_its_reserved_room() -> None:
     assert len(html.encode()) <= PERSONAL_RESERVE
     assert "&amp;" in html and html.rstrip().endswith("</p>")
     assert text
+
+
+@pytest.mark.parametrize(
+    ("words", "asks"),
+    [
+        ("I will hand the budget review to Sam.", True),
+        ("i'll talk to the team on Monday", True),
+        ("I’m going to stop checking mail at night.", True),
+        ("They would say we are busy but not clear.", False),
+        ("Managing, mostly.", False),
+    ],
+)
+def test_did_you_follows_only_an_answer_that_promised(words: str, asks: bool) -> None:
+    """The block asks "Did you?" after an answer that promised something, not after any."""
+    from curator.answers import PersonalParts
+    from curator.models import Answer
+
+    when = datetime(2026, 3, 2, tzinfo=UTC)
+    answer = Answer("ann@x.org", 1, "2026-W09", when, "Q?", when, words)
+    html, text = render_personal(PersonalParts(previous=answer))
+    assert ("Did you?" in html, "Did you?" in " ".join(text.split())) == (asks, asks)
