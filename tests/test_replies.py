@@ -143,6 +143,15 @@ def test_replies_config_reads_sources_relative_to_the_config(
     assert "pw" not in repr(config)
 
 
+@pytest.mark.parametrize("host", ["localhost", "LOCALHOST", "127.0.0.1", "127.3.4.5", "::1"])
+def test_imap_without_tls_is_accepted_for_a_loopback_host(tmp_path: Path, host: str) -> None:
+    """`tls: none` is allowed only for a server on this machine (127.0.0.0/8, ::1, localhost)."""
+    text = f"replies:\n  address: r@example.org\n  imap:\n    host: '{host}'\n    tls: none\n"
+    config = load_config(write_config(tmp_path, _config_text(text)))
+    assert config.replies is not None and config.replies.imap is not None
+    assert (config.replies.imap.tls, config.replies.imap.port) == ("none", 143)
+
+
 def test_no_replies_section_means_replies_off(tmp_path: Path) -> None:
     """Without `replies:` Config.replies is None."""
     assert load_config(write_config(tmp_path, _config_text(""))).replies is None
@@ -158,6 +167,15 @@ def test_no_replies_section_means_replies_off(tmp_path: Path) -> None:
         ("replies:\n  address: r@example.org\n  imap: {host: h, password: x}\n", "secrets"),
         ("replies:\n  address: r@example.org\n  imap: {host: h, tls: ssl}\n", "replies.imap.tls"),
         ("replies:\n  address: r@example.org\n  maildri: x\n", "did you mean 'maildir'"),
+        (
+            "replies:\n  address: r@example.org\n  imap:\n    host: imap.example.org\n"
+            "    tls: none\n",
+            "feeds.yaml:7: replies.imap.tls: `none` would send the password in clear text",
+        ),
+        (
+            "replies:\n  address: r@example.org\n  imap: {host: 10.0.0.5, tls: none}\n",
+            "use `tls: implicit`",
+        ),
     ],
 )
 def test_bad_replies_config_names_file_line_and_key(
@@ -167,7 +185,7 @@ def test_bad_replies_config_names_file_line_and_key(
     path = write_config(tmp_path, _config_text(replies))
     with pytest.raises(ConfigError) as caught:
         load_config(path)
-    assert expected in str(caught.value)
+    assert expected in f"{caught.value}\n{caught.value.hint}"
     assert str(path) in str(caught.value)
 
 
