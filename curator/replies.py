@@ -77,6 +77,7 @@ from curator.models import (
     SourceCursor,
 )
 from curator.normalize import mailbox_key
+from curator.redact import clean_cause, redact
 from curator.reply_text import (
     MAX_MESSAGE_BYTES,
     ReplyMessage,
@@ -244,10 +245,18 @@ class ImapSource:
         self.name = f"imap:{config.host}:{config.port}/{config.folder}"
         self._client: Any = None
 
+    def _secrets(self) -> list[str]:
+        return [s for s in (self.config.password, self.config.username) if s]
+
     def _fail(self, exc: BaseException) -> RepliesError:
-        # The server's words, without anything that could hold the username.
-        reason = str(exc).replace(self.config.username or "\0", "the user")[:200]
+        """The server's words, cleaned of the password and the username in every form a
+        server may echo (clear, or base64 as AUTHENTICATE PLAIN sends them), before they are
+        cut short; chain it ``from`` :meth:`_cause` so ``--debug`` shows no secret either."""
+        reason = redact(str(exc), self._secrets())[:200]
         return RepliesError(f"{self.name}: {type(exc).__name__}: {reason}")
+
+    def _cause(self, exc: BaseException) -> BaseException:
+        return clean_cause(exc, self._secrets())
 
     def read(self, cursor: SourceCursor | None) -> SourceBatch:
         import imaplib
@@ -291,7 +300,7 @@ class ImapSource:
                     raw = bodies[uid].get(b"BODY[]") or b""
                     messages.append(Incoming(read_message(bytes(raw))))
         except (OSError, IMAPClientError, imaplib.IMAP4.error, KeyError, ValueError) as exc:
-            raise self._fail(exc) from exc
+            raise self._fail(exc) from self._cause(exc)
         last = max(uids, default=start - 1)
         return SourceBatch(
             tuple(messages),
@@ -311,7 +320,7 @@ class ImapSource:
             self._client.delete_messages(list(batch.uids))
             self._client.expunge()
         except (OSError, IMAPClientError, imaplib.IMAP4.error) as exc:
-            raise self._fail(exc) from exc
+            raise self._fail(exc) from self._cause(exc)
 
     def close(self) -> None:
         if self._client is None:

@@ -3,12 +3,19 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import socket
+import threading
+import traceback
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from conftest import free_port
+from curator.errors import RepliesError
 from curator.models import Config, ImapConfig
 from curator.replies import CollectReport, ImapSource, collect_replies
 from curator.reply_text import MAX_MESSAGE_BYTES
@@ -167,3 +174,67 @@ def test_imap_message_over_the_bound_is_counted_not_read(
         second = _collect(config, store, imap_server)
     assert (first.answers, first.too_large) == (0, 1)
     assert (second.answers, second.too_large) == (0, 0)
+
+
+@contextlib.contextmanager
+def echoing_imap() -> Iterator[int]:
+    """A plain-text IMAP server on 127.0.0.1 that refuses every login by quoting it back,
+    with the AUTHENTICATE PLAIN form (base64 of NUL user NUL password) beside it."""
+    listener = socket.create_server(("127.0.0.1", free_port()))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:  # until the listener is closed
+                connection, _ = listener.accept()
+                answer(connection)
+
+    def answer(connection: socket.socket) -> None:
+        with contextlib.suppress(OSError), connection, connection.makefile("rwb") as stream:
+            stream.write(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] echo ready\r\n")
+            stream.flush()
+            for line in stream:
+                tag, _, rest = line.rstrip(b"\r\n").partition(b" ")
+                if rest.upper().startswith(b"CAPABILITY"):
+                    stream.write(b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n" + tag + b" OK done\r\n")
+                else:
+                    plain = base64.b64encode(f"\0{USER}\0{PASSWORD}".encode())
+                    stream.write(tag + b" NO you sent " + rest + b" = " + plain + b"\r\n")
+                    stream.flush()
+                    return
+                stream.flush()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield port
+    finally:
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() the thread waits in
+        listener.close()
+        thread.join(timeout=5)
+
+
+def test_a_server_that_echoes_the_password_does_not_show_it(tmp_path: Path) -> None:
+    """The problem line and its exception chain hold neither the password nor the username,
+    in clear or base64, when the server quotes the login back."""
+    with echoing_imap() as port:
+        config = replies_config(
+            tmp_path,
+            imap=ImapConfig(
+                host="127.0.0.1", port=port, tls="none", username=USER, password=PASSWORD,
+                timeout=5.0,
+            ),
+        )  # fmt: skip
+        source = ImapSource(config.replies.imap)  # type: ignore[union-attr] # set just above
+        with Store.open(tmp_path / "state.db") as store:
+            report = collect_replies(config, store, NOW, sources=[source])
+        with pytest.raises(RepliesError) as caught:
+            ImapSource(config.replies.imap).read(None)  # type: ignore[union-attr] # set above
+    chain = "".join(traceback.format_exception(caught.value))
+    shown = [p.message for p in report.problems] + [chain]
+    encoded = base64.b64encode(PASSWORD.encode()).decode()
+    assert "LoginError" in shown[0] and "you sent" in shown[0]
+    for text in shown:
+        for secret in (PASSWORD, encoded, "ZGVtby1zZWNyZXQtcHc", USER):
+            assert secret not in text
