@@ -219,18 +219,14 @@ def test_a_server_that_echoes_the_password_does_not_show_it(tmp_path: Path) -> N
     """The problem line and its exception chain hold neither the password nor the username,
     in clear or base64, when the server quotes the login back."""
     with echoing_imap() as port:
-        config = replies_config(
-            tmp_path,
-            imap=ImapConfig(
-                host="127.0.0.1", port=port, tls="none", username=USER, password=PASSWORD,
-                timeout=5.0,
-            ),
-        )  # fmt: skip
-        source = ImapSource(config.replies.imap)  # type: ignore[union-attr] # set just above
+        imap = ImapConfig(
+            host="127.0.0.1", port=port, tls="none", username=USER, password=PASSWORD, timeout=5.0
+        )
+        config = replies_config(tmp_path, imap=imap)
         with Store.open(tmp_path / "state.db") as store:
-            report = collect_replies(config, store, NOW, sources=[source])
+            report = collect_replies(config, store, NOW, sources=[ImapSource(imap)])
         with pytest.raises(RepliesError) as caught:
-            ImapSource(config.replies.imap).read(None)  # type: ignore[union-attr] # set above
+            ImapSource(imap).read(None)
     chain = "".join(traceback.format_exception(caught.value))
     shown = [p.message for p in report.problems] + [chain]
     encoded = base64.b64encode(PASSWORD.encode()).decode()
