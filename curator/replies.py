@@ -107,8 +107,8 @@ class SourceBatch:
 
     messages: tuple[Incoming, ...]
     cursor: SourceCursor | None = None
-    uids: tuple[int, ...] = ()
     too_large: int = 0
+    problem: str | None = None  # something went wrong beside the reading (a deletion)
 
 
 class ReplySource(Protocol):
@@ -118,8 +118,6 @@ class ReplySource(Protocol):
     name: str
 
     def read(self, cursor: SourceCursor | None) -> SourceBatch: ...
-
-    def acknowledge(self, batch: SourceBatch) -> None: ...
 
     def close(self) -> None: ...
 
@@ -149,9 +147,6 @@ class MaildirSource:
         except OSError as exc:
             raise RepliesError(f"{self.name}: cannot read it ({exc.strerror or exc})") from exc
         return SourceBatch(tuple(messages), too_large=too_large)
-
-    def acknowledge(self, batch: SourceBatch) -> None:
-        return None
 
     def close(self) -> None:
         return None
@@ -215,9 +210,6 @@ class PostmarkInboundSource:
         )
         return Incoming(message, words=text("StrippedTextReply") or None)
 
-    def acknowledge(self, batch: SourceBatch) -> None:
-        return None
-
     def close(self) -> None:
         return None
 
@@ -237,7 +229,13 @@ class ImapSource:
     server only) plain text. Only messages with a UID above the last one seen are fetched;
     a new UIDVALIDITY means the folder was rebuilt, so it is read again from the start and
     Message-IDs keep answers from being stored twice. Messages are fetched with BODY.PEEK
-    (they stay unread) and deleted only when ``delete: true``."""
+    (they stay unread).
+
+    With ``delete: true`` a message is deleted on a later collection than the one that
+    stored it: the UIDs at or below the cursor this read starts from, a cursor that an
+    earlier run saved with its state. Deleting what this run reads would lose the answers
+    for good when its state is never saved (a CI run whose push fails, is cancelled or
+    times out)."""
 
     def __init__(self, config: ImapConfig, ssl_context: ssl.SSLContext | None = None) -> None:
         self.config = config
@@ -289,6 +287,7 @@ class ImapSource:
             start = 1
             if cursor is not None and cursor.uidvalidity == uidvalidity:
                 start = cursor.last_uid + 1
+            problem = self._delete_through(start - 1) if c.delete else None
             uids = sorted(u for u in client.search(["UID", f"{start}:*"]) if u >= start)
             sizes = client.fetch(uids, ["RFC822.SIZE"]) if uids else {}
             small = [u for u in uids if int(sizes[u][b"RFC822.SIZE"]) <= MAX_MESSAGE_BYTES]
@@ -305,22 +304,32 @@ class ImapSource:
         return SourceBatch(
             tuple(messages),
             cursor=SourceCursor(uidvalidity, max(last, 0)),
-            uids=tuple(uids),
             too_large=len(uids) - len(small),
+            problem=problem,
         )
 
-    def acknowledge(self, batch: SourceBatch) -> None:
-        if not self.config.delete or not batch.uids or self._client is None:
-            return
+    def _delete_through(self, last_uid: int) -> str | None:
+        """Delete the messages up to ``last_uid`` (handled by an earlier, saved run); a
+        failure is returned as a problem and reading goes on."""
         import imaplib
 
         from imapclient.exceptions import IMAPClientError
 
+        if last_uid < 1:
+            return None
+        client = self._client
         try:
-            self._client.delete_messages(list(batch.uids))
-            self._client.expunge()
+            handled = [u for u in client.search(["UID", f"1:{last_uid}"]) if u <= last_uid]
+            if not handled:
+                return None
+            client.delete_messages(handled)
+            if client.has_capability("UIDPLUS"):
+                client.uid_expunge(handled)
+            else:
+                client.expunge()
         except (OSError, IMAPClientError, imaplib.IMAP4.error) as exc:
-            raise self._fail(exc) from self._cause(exc)
+            return f"{self._fail(exc).message} (while deleting handled messages)"
+        return None
 
     def close(self) -> None:
         if self._client is None:
@@ -451,7 +460,8 @@ def collect_replies(
                 counts[_store_one(store, incoming, replies.address, keys, now)] += 1
             if batch.cursor is not None:
                 store.save_source_cursor(source.name, batch.cursor)
-            source.acknowledge(batch)
+            if batch.problem is not None:
+                problems.append(SourceProblem(source.name, batch.problem))
         except RepliesError as exc:
             problems.append(SourceProblem(source.name, exc.message))
         finally:

@@ -121,18 +121,55 @@ def test_imap_reply_with_attachment_and_html_only_reply(
     }
 
 
-def test_imap_delete_true_removes_collected_messages(
+def test_imap_delete_true_deletes_a_message_on_the_collection_after_it_was_stored(
     tmp_path: Path, imap_server: ImapServer
 ) -> None:
-    """With delete: true a stored message is deleted from the mailbox."""
+    """With delete: true a collection deletes nothing it reads now; the next collection
+    from the saved state deletes what the earlier one stored, and only that."""
     folder = imap_server.new_folder()
     config = _config(tmp_path, imap_server, folder, delete=True)
     with Store.open(tmp_path / "state.db") as store:
         issue = freeze(store, "2026-W10", NOW, "Q?", "ann@example.com")
-        imap_server.append(folder, reply_email(reply_to(store, issue, "ann@example.com", NOW), "Y"))
-        report = _collect(config, store, imap_server)
-    assert report.answers == 1
+        to = reply_to(store, issue, "ann@example.com", NOW)
+        imap_server.append(folder, reply_email(to, "First answer."))
+        first = _collect(config, store, imap_server)
+        after_first = imap_server.uids(folder)
+        imap_server.append(folder, reply_email(to, "Second answer.", message_id="<r2@x>"))
+        second = _collect(config, store, imap_server)
+        after_second = imap_server.uids(folder)
+        third = _collect(config, store, imap_server)
+        answers = [a.text for a in store.answers("ann@example.com")]
+    assert (first.answers, second.answers, third.answers) == (1, 1, 0)
+    assert (first.problems, second.problems, third.problems) == ((), (), ())
+    assert len(after_first) == 1
+    assert after_second == [after_first[0] + 1]
     assert imap_server.uids(folder) == []
+    assert answers == ["First answer.", "Second answer."]
+
+
+def test_imap_delete_true_loses_no_answer_when_a_run_state_is_never_saved(
+    tmp_path: Path, imap_server: ImapServer
+) -> None:
+    """A run whose state is thrown away (a CI push that failed) deleted nothing, so the next
+    run, from the last saved state, still finds and stores the answer."""
+    folder = imap_server.new_folder()
+    with Store.open(tmp_path / "state.db") as saved:
+        issue = freeze(saved, "2026-W10", NOW, "Q?", "ann@example.com")
+        to = reply_to(saved, issue, "ann@example.com", NOW)
+    (tmp_path / "lost").mkdir()
+    lost_path = tmp_path / "lost" / "state.db"
+    lost_path.write_bytes((tmp_path / "state.db").read_bytes())
+    imap_server.append(folder, reply_email(to, "Keep me."))
+    with Store.open(lost_path) as lost:
+        lost_run = _collect(
+            _config(tmp_path / "lost", imap_server, folder, delete=True), lost, imap_server
+        )
+    with Store.open(tmp_path / "state.db") as saved:
+        next_run = _collect(_config(tmp_path, imap_server, folder, delete=True), saved, imap_server)
+        answers = [a.text for a in saved.answers("ann@example.com")]
+    assert (lost_run.answers, next_run.answers) == (1, 1)
+    assert answers == ["Keep me."]
+    assert len(imap_server.uids(folder)) == 1  # deleted only by a run after a saved one
 
 
 @pytest.mark.parametrize(
