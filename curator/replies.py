@@ -79,9 +79,11 @@ from curator.models import (
 from curator.normalize import mailbox_key
 from curator.redact import clean_cause, redact
 from curator.reply_text import (
+    AUTO_HEADERS,
     MAX_MESSAGE_BYTES,
     ReplyMessage,
     html_to_text,
+    is_auto_reply,
     is_unsubscribe,
     own_words,
     read_message,
@@ -202,11 +204,13 @@ class PostmarkInboundSource:
             str(sender_full.get("Email") or "") if isinstance(sender_full, dict) else text("From")
         )
         body = text("TextBody") or html_to_text(text("HtmlBody"))
+        headers = ((name, _postmark_header(data, name)) for name in AUTO_HEADERS)
         message = ReplyMessage(
             message_id=message_id[:500],
             sender=sender or None,
             recipients=tuple(r for r in recipients if r),
             body=body,
+            headers=tuple((name, value) for name, value in headers if value),
         )
         return Incoming(message, words=text("StrippedTextReply") or None)
 
@@ -354,7 +358,7 @@ def build_sources(replies: ReplyConfig) -> list[ReplySource]:
 
 # ---------------------------------------------------------------- deciding
 
-Outcome = Literal["answer", "unsubscribe", "ignored", "empty"]
+Outcome = Literal["answer", "unsubscribe", "ignored", "auto", "empty"]
 
 
 @dataclass(frozen=True)
@@ -369,8 +373,11 @@ class Decision:
 
 
 def decide(incoming: Incoming, address: str, keys: list[TokenKey], now: datetime) -> Decision:
-    """Attribute a message by the first valid token among the addresses it was sent to."""
+    """Attribute a message by the first valid token among the addresses it was sent to. A
+    machine's reply (out of office, bounce) is ``auto`` whatever address it went to."""
     message = incoming.message
+    if is_auto_reply(message.headers):
+        return Decision("auto")
     claim = None
     for token in tokens_for(address, list(message.recipients)):
         claim = read_token(token, keys, now)
@@ -408,6 +415,7 @@ class CollectReport:
     answers: int = 0
     unsubscribes: int = 0
     ignored: int = 0
+    auto_replies: int = 0
     empty: int = 0
     too_large: int = 0
     already_seen: int = 0
@@ -421,6 +429,8 @@ class CollectReport:
             f"{self.ignored} ignored without a valid token"
         ]
         extra = []
+        if self.auto_replies:
+            extra.append(f"{self.auto_replies} auto-reply(ies) (out of office, bounce) ignored")
         if self.empty:
             extra.append(f"{self.empty} empty")
         if self.too_large:
@@ -470,6 +480,7 @@ def collect_replies(
         answers=counts["answer"],
         unsubscribes=counts["unsubscribe"],
         ignored=counts["ignored"],
+        auto_replies=counts["auto"],
         empty=counts["empty"],
         too_large=counts["too_large"],
         already_seen=counts["duplicate"],
