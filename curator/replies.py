@@ -11,7 +11,9 @@ The token rule: a reply is attributed by the token in the address it was sent to
 nothing else. A reply from another address than the reader's (a forward, a second account)
 with a valid token is that reader's answer; the From address is kept beside it as ``sender``.
 A message without a valid token (none, forged, altered, or signed by a key retired more than
-:data:`curator.tokens.KEY_GRACE` ago) is counted as ignored and attributed to nobody.
+:data:`curator.tokens.KEY_GRACE` ago) is counted as ignored and attributed to nobody. A
+machine's reply (out of office, vacation, bounce: :func:`curator.reply_text.is_auto_reply`)
+is counted as an auto-reply and never stored, whatever its token.
 
 Privacy: addresses and replies go to the state only. Nothing here logs; a
 :class:`SourceProblem` names the mailbox (host and folder, or path), never a reader.
@@ -20,36 +22,21 @@ Longer than the ~450 lines a module should keep to, on purpose: three mailbox so
 small, share one decision and one storing step; apart, the rules for a message would spread
 over four files.
 
-Seams for the send path (to be wired by the send-path owner; nothing here calls send)
----------------------------------------------------------------------------------------
-1. Before building the issue, ``send`` calls ``collect_replies(config, store, now)`` and adds
-   ``report.lines()`` to its own output (problems name only the mailbox). It never fails
-   the run: a :class:`CollectReport` with problems is still a value.
-2. The recipients: ``active_recipients(recipients, store)`` drops every reader who
-   unsubscribed (by reply or by the List-Unsubscribe mailto), even while still in ``to``.
-3. Freezing: the frozen issue keeps ONE shared body (``issues.html`` / ``issues.text``),
-   rendered with ``personal_marker=True`` in the template context so that
-   ``curator.render.PERSONAL_MARKER_HTML`` / ``PERSONAL_MARKER_TEXT`` stand where the personal
-   block goes (under the question). In the same transaction that freezes the issue (after the
-   issue row exists, since the tokens name its id)::
-
-       with store.transaction():
-           issue = store.freeze_issue(...)          # joins the outer transaction
-           copies = personal_copies(
-               config, store, issue_id=issue.id, period=issue.period,
-               issue_date=issue.built_at, recipients=recipients, now=now)
-           store.save_personal_copies(issue.id, copies)
-
-   ``personal_copies`` gives each recipient a :class:`~curator.models.PersonalCopy`: the
-   rendered block (``render.render_personal`` of ``answers.pick_earlier_answers``; empty
-   strings when there is nothing to give back) and the headers of ``reader_headers``.
-4. Delivery: ``store.personal_copies(issue.id)[recipient]`` gives the stored parts;
-   ``curator.render.insert_personal(issue.html, copy.html, "html")`` (and ``"text"``) puts the
-   block in place of the marker (an empty block removes it), and ``copy.headers`` are set on
-   the message: ``Reply-To``, and ``List-Unsubscribe`` (a mailto with its own token), which
-   replaces the one from ``newsletter.unsubscribe`` when replies are configured. A re-run
-   sends exactly the stored parts, so a copy is the same after a killed run and is never sent
-   twice. The From address and the other headers do not change.
+The seams ``curator send`` uses (``curator.sending``; nothing here calls send)
+-----------------------------------------------------------------------------
+1. ``run_send`` calls :func:`collect_replies` first, when replies are configured and the run
+   keeps records, and shows ``report.lines()`` as notes (a mailbox problem is a warning, never
+   a stop). An answer given since the last issue is thus handed back in this one.
+2. :func:`active_recipients` then drops every reader who unsubscribed (by reply or by the
+   List-Unsubscribe mailto), even while still in ``newsletter.to``.
+3. ``_Run._freeze`` freezes ONE shared body, with the personal marker where each reader's
+   block goes, and in the same transaction calls :func:`personal_copies` (each recipient's
+   rendered block of earlier answers and the ``Reply-To`` / ``List-Unsubscribe`` headers of
+   :func:`reader_headers`) and ``store.save_personal_copies``. A re-run after a crash sends
+   exactly the stored copies, never a new rendering.
+4. At delivery, ``drafting.build_messages(personal=store.personal_copies(issue_id))`` puts each
+   block in place of the marker (an empty block removes it) and sets that copy's headers; the
+   ``List-Unsubscribe`` mailto replaces the one from ``newsletter.unsubscribe``.
 """
 
 from __future__ import annotations
