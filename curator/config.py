@@ -12,6 +12,7 @@ shared by all sections (unknown keys, line numbers, environment overrides) would
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -698,10 +699,18 @@ def _imap(r: _Reader, node: _Node, env: Mapping[str, str]) -> ImapConfig:
     c = r.mapping(node, _IMAP_KEYS)
     if "host" not in c:
         raise r.fail(node, "has no host", hint="for example `host: imap.example.org`")
+    host = r.single_line(c["host"])
     tls = _optional(c, "tls", _pick(r, "implicit", "starttls", "none"), "implicit")
+    if tls == "none" and not is_loopback(host):
+        raise r.fail(
+            c["tls"],
+            f"`none` would send the password in clear text to {host!r}",
+            hint="use `tls: implicit` (port 993) or `tls: starttls`; `none` is only for a "
+            "server on this machine (localhost, 127.0.0.1, ::1)",
+        )
     default_port = {"implicit": 993, "starttls": 143, "none": 143}[tls]
     return ImapConfig(
-        host=r.single_line(c["host"]),
+        host=host,
         port=_optional(c, "port", _whole(r, 1, 65535), default_port),
         tls=cast(ImapTls, tls),
         username=_optional(c, "username", r.single_line, None),
@@ -710,6 +719,17 @@ def _imap(r: _Reader, node: _Node, env: Mapping[str, str]) -> ImapConfig:
         delete=_optional(c, "delete", r.boolean, False),
         timeout=_optional(c, "timeout", r.number, 30.0),
     )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine: ``localhost``, 127.0.0.0/8 or ::1."""
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 # ---------------------------------------------------------------- entry points

@@ -154,6 +154,8 @@ def build_message(
     if one_click:
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["Auto-Submitted"] = "auto-generated"
+    # Asks Exchange and Outlook not to answer the digest with out-of-office replies.
+    message["X-Auto-Response-Suppress"] = "All"
     message["MIME-Version"] = "1.0"
     # Quoted-printable keeps every line under SMTP's 998-octet limit whatever the content.
     message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")

@@ -41,16 +41,23 @@ _ACCOUNT_CODES = {
 }
 
 
+# The headers of a built message Postmark is given besides From, To, Subject and Reply-To.
+_HEADERS = (
+    "List-Id",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "Message-ID",
+    "Auto-Submitted",
+    "X-Auto-Response-Suppress",
+)
+
+
 def _payload(item: Outgoing, stream: str) -> dict[str, Any]:
     message = item.message
     text = message.get_body(("plain",))
     html = message.get_body(("html",))
-    headers = [
-        {"Name": name, "Value": str(message[name])}
-        for name in ("List-Id", "List-Unsubscribe", "List-Unsubscribe-Post", "Message-ID")
-        if message[name]
-    ]
-    return {
+    headers = [{"Name": name, "Value": str(message[name])} for name in _HEADERS if message[name]]
+    payload = {
         "From": str(message["From"]),
         "To": str(message["To"]),
         "Subject": str(message["Subject"]),
@@ -59,6 +66,10 @@ def _payload(item: Outgoing, stream: str) -> dict[str, Any]:
         "Headers": headers,
         "MessageStream": stream,
     }
+    if message["Reply-To"]:
+        # A reader's copy: the reply address with its token (see "Replies" in README.md).
+        payload["ReplyTo"] = str(message["Reply-To"])
+    return payload
 
 
 class PostmarkSender:

@@ -11,7 +11,9 @@ The token rule: a reply is attributed by the token in the address it was sent to
 nothing else. A reply from another address than the reader's (a forward, a second account)
 with a valid token is that reader's answer; the From address is kept beside it as ``sender``.
 A message without a valid token (none, forged, altered, or signed by a key retired more than
-:data:`curator.tokens.KEY_GRACE` ago) is counted as ignored and attributed to nobody.
+:data:`curator.tokens.KEY_GRACE` ago) is counted as ignored and attributed to nobody. A
+machine's reply (out of office, vacation, bounce: :func:`curator.reply_text.is_auto_reply`)
+is counted as an auto-reply and never stored, whatever its token.
 
 Privacy: addresses and replies go to the state only. Nothing here logs; a
 :class:`SourceProblem` names the mailbox (host and folder, or path), never a reader.
@@ -20,36 +22,21 @@ Longer than the ~450 lines a module should keep to, on purpose: three mailbox so
 small, share one decision and one storing step; apart, the rules for a message would spread
 over four files.
 
-Seams for the send path (to be wired by the send-path owner; nothing here calls send)
----------------------------------------------------------------------------------------
-1. Before building the issue, ``send`` calls ``collect_replies(config, store, now)`` and adds
-   ``report.lines()`` to its own output (problems name only the mailbox). It never fails
-   the run: a :class:`CollectReport` with problems is still a value.
-2. The recipients: ``active_recipients(recipients, store)`` drops every reader who
-   unsubscribed (by reply or by the List-Unsubscribe mailto), even while still in ``to``.
-3. Freezing: the frozen issue keeps ONE shared body (``issues.html`` / ``issues.text``),
-   rendered with ``personal_marker=True`` in the template context so that
-   ``curator.render.PERSONAL_MARKER_HTML`` / ``PERSONAL_MARKER_TEXT`` stand where the personal
-   block goes (under the question). In the same transaction that freezes the issue (after the
-   issue row exists, since the tokens name its id)::
-
-       with store.transaction():
-           issue = store.freeze_issue(...)          # joins the outer transaction
-           copies = personal_copies(
-               config, store, issue_id=issue.id, period=issue.period,
-               issue_date=issue.built_at, recipients=recipients, now=now)
-           store.save_personal_copies(issue.id, copies)
-
-   ``personal_copies`` gives each recipient a :class:`~curator.models.PersonalCopy`: the
-   rendered block (``render.render_personal`` of ``answers.pick_earlier_answers``; empty
-   strings when there is nothing to give back) and the headers of ``reader_headers``.
-4. Delivery: ``store.personal_copies(issue.id)[recipient]`` gives the stored parts;
-   ``curator.render.insert_personal(issue.html, copy.html, "html")`` (and ``"text"``) puts the
-   block in place of the marker (an empty block removes it), and ``copy.headers`` are set on
-   the message: ``Reply-To``, and ``List-Unsubscribe`` (a mailto with its own token), which
-   replaces the one from ``newsletter.unsubscribe`` when replies are configured. A re-run
-   sends exactly the stored parts, so a copy is the same after a killed run and is never sent
-   twice. The From address and the other headers do not change.
+The seams ``curator send`` uses (``curator.sending``; nothing here calls send)
+-----------------------------------------------------------------------------
+1. ``run_send`` calls :func:`collect_replies` first, when replies are configured and the run
+   keeps records, and shows ``report.lines()`` as notes (a mailbox problem is a warning, never
+   a stop). An answer given since the last issue is thus handed back in this one.
+2. :func:`active_recipients` then drops every reader who unsubscribed (by reply or by the
+   List-Unsubscribe mailto), even while still in ``newsletter.to``.
+3. ``_Run._freeze`` freezes ONE shared body, with the personal marker where each reader's
+   block goes, and in the same transaction calls :func:`personal_copies` (each recipient's
+   rendered block of earlier answers and the ``Reply-To`` / ``List-Unsubscribe`` headers of
+   :func:`reader_headers`) and ``store.save_personal_copies``. A re-run after a crash sends
+   exactly the stored copies, never a new rendering.
+4. At delivery, ``drafting.build_messages(personal=store.personal_copies(issue_id))`` puts each
+   block in place of the marker (an empty block removes it) and sets that copy's headers; the
+   ``List-Unsubscribe`` mailto replaces the one from ``newsletter.unsubscribe``.
 """
 
 from __future__ import annotations
@@ -78,10 +65,13 @@ from curator.models import (
     SourceCursor,
 )
 from curator.normalize import mailbox_key
+from curator.redact import clean_cause, redact
 from curator.reply_text import (
+    AUTO_HEADERS,
     MAX_MESSAGE_BYTES,
     ReplyMessage,
     html_to_text,
+    is_auto_reply,
     is_unsubscribe,
     own_words,
     read_message,
@@ -107,8 +97,8 @@ class SourceBatch:
 
     messages: tuple[Incoming, ...]
     cursor: SourceCursor | None = None
-    uids: tuple[int, ...] = ()
     too_large: int = 0
+    problem: str | None = None  # something went wrong beside the reading (a deletion)
 
 
 class ReplySource(Protocol):
@@ -118,8 +108,6 @@ class ReplySource(Protocol):
     name: str
 
     def read(self, cursor: SourceCursor | None) -> SourceBatch: ...
-
-    def acknowledge(self, batch: SourceBatch) -> None: ...
 
     def close(self) -> None: ...
 
@@ -149,9 +137,6 @@ class MaildirSource:
         except OSError as exc:
             raise RepliesError(f"{self.name}: cannot read it ({exc.strerror or exc})") from exc
         return SourceBatch(tuple(messages), too_large=too_large)
-
-    def acknowledge(self, batch: SourceBatch) -> None:
-        return None
 
     def close(self) -> None:
         return None
@@ -207,16 +192,15 @@ class PostmarkInboundSource:
             str(sender_full.get("Email") or "") if isinstance(sender_full, dict) else text("From")
         )
         body = text("TextBody") or html_to_text(text("HtmlBody"))
+        headers = ((name, _postmark_header(data, name)) for name in AUTO_HEADERS)
         message = ReplyMessage(
             message_id=message_id[:500],
             sender=sender or None,
             recipients=tuple(r for r in recipients if r),
             body=body,
+            headers=tuple((name, value) for name, value in headers if value),
         )
         return Incoming(message, words=text("StrippedTextReply") or None)
-
-    def acknowledge(self, batch: SourceBatch) -> None:
-        return None
 
     def close(self) -> None:
         return None
@@ -237,7 +221,13 @@ class ImapSource:
     server only) plain text. Only messages with a UID above the last one seen are fetched;
     a new UIDVALIDITY means the folder was rebuilt, so it is read again from the start and
     Message-IDs keep answers from being stored twice. Messages are fetched with BODY.PEEK
-    (they stay unread) and deleted only when ``delete: true``."""
+    (they stay unread).
+
+    With ``delete: true`` a message is deleted on a later collection than the one that
+    stored it: the UIDs at or below the cursor this read starts from, a cursor that an
+    earlier run saved with its state. Deleting what this run reads would lose the answers
+    for good when its state is never saved (a CI run whose push fails, is cancelled or
+    times out)."""
 
     def __init__(self, config: ImapConfig, ssl_context: ssl.SSLContext | None = None) -> None:
         self.config = config
@@ -245,10 +235,18 @@ class ImapSource:
         self.name = f"imap:{config.host}:{config.port}/{config.folder}"
         self._client: Any = None
 
+    def _secrets(self) -> list[str]:
+        return [s for s in (self.config.password, self.config.username) if s]
+
     def _fail(self, exc: BaseException) -> RepliesError:
-        # The server's words, without anything that could hold the username.
-        reason = str(exc).replace(self.config.username or "\0", "the user")[:200]
+        """The server's words, cleaned of the password and the username in every form a
+        server may echo (clear, or base64 as AUTHENTICATE PLAIN sends them), before they are
+        cut short; chain it ``from`` :meth:`_cause` so ``--debug`` shows no secret either."""
+        reason = redact(str(exc), self._secrets())[:200]
         return RepliesError(f"{self.name}: {type(exc).__name__}: {reason}")
+
+    def _cause(self, exc: BaseException) -> BaseException:
+        return clean_cause(exc, self._secrets())
 
     def read(self, cursor: SourceCursor | None) -> SourceBatch:
         import imaplib
@@ -281,6 +279,7 @@ class ImapSource:
             start = 1
             if cursor is not None and cursor.uidvalidity == uidvalidity:
                 start = cursor.last_uid + 1
+            problem = self._delete_through(start - 1) if c.delete else None
             uids = sorted(u for u in client.search(["UID", f"{start}:*"]) if u >= start)
             sizes = client.fetch(uids, ["RFC822.SIZE"]) if uids else {}
             small = [u for u in uids if int(sizes[u][b"RFC822.SIZE"]) <= MAX_MESSAGE_BYTES]
@@ -292,27 +291,37 @@ class ImapSource:
                     raw = bodies[uid].get(b"BODY[]") or b""
                     messages.append(Incoming(read_message(bytes(raw))))
         except (OSError, IMAPClientError, imaplib.IMAP4.error, KeyError, ValueError) as exc:
-            raise self._fail(exc) from exc
+            raise self._fail(exc) from self._cause(exc)
         last = max(uids, default=start - 1)
         return SourceBatch(
             tuple(messages),
             cursor=SourceCursor(uidvalidity, max(last, 0)),
-            uids=tuple(uids),
             too_large=len(uids) - len(small),
+            problem=problem,
         )
 
-    def acknowledge(self, batch: SourceBatch) -> None:
-        if not self.config.delete or not batch.uids or self._client is None:
-            return
+    def _delete_through(self, last_uid: int) -> str | None:
+        """Delete the messages up to ``last_uid`` (handled by an earlier, saved run); a
+        failure is returned as a problem and reading goes on."""
         import imaplib
 
         from imapclient.exceptions import IMAPClientError
 
+        if last_uid < 1:
+            return None
+        client = self._client
         try:
-            self._client.delete_messages(list(batch.uids))
-            self._client.expunge()
+            handled = [u for u in client.search(["UID", f"1:{last_uid}"]) if u <= last_uid]
+            if not handled:
+                return None
+            client.delete_messages(handled)
+            if client.has_capability("UIDPLUS"):
+                client.uid_expunge(handled)
+            else:
+                client.expunge()
         except (OSError, IMAPClientError, imaplib.IMAP4.error) as exc:
-            raise self._fail(exc) from exc
+            return f"{self._fail(exc).message} (while deleting handled messages)"
+        return None
 
     def close(self) -> None:
         if self._client is None:
@@ -337,7 +346,7 @@ def build_sources(replies: ReplyConfig) -> list[ReplySource]:
 
 # ---------------------------------------------------------------- deciding
 
-Outcome = Literal["answer", "unsubscribe", "ignored", "empty"]
+Outcome = Literal["answer", "unsubscribe", "ignored", "auto", "empty"]
 
 
 @dataclass(frozen=True)
@@ -352,8 +361,11 @@ class Decision:
 
 
 def decide(incoming: Incoming, address: str, keys: list[TokenKey], now: datetime) -> Decision:
-    """Attribute a message by the first valid token among the addresses it was sent to."""
+    """Attribute a message by the first valid token among the addresses it was sent to. A
+    machine's reply (out of office, bounce) is ``auto`` whatever address it went to."""
     message = incoming.message
+    if is_auto_reply(message.headers):
+        return Decision("auto")
     claim = None
     for token in tokens_for(address, list(message.recipients)):
         claim = read_token(token, keys, now)
@@ -391,6 +403,7 @@ class CollectReport:
     answers: int = 0
     unsubscribes: int = 0
     ignored: int = 0
+    auto_replies: int = 0
     empty: int = 0
     too_large: int = 0
     already_seen: int = 0
@@ -404,6 +417,8 @@ class CollectReport:
             f"{self.ignored} ignored without a valid token"
         ]
         extra = []
+        if self.auto_replies:
+            extra.append(f"{self.auto_replies} auto-reply(ies) (out of office, bounce) ignored")
         if self.empty:
             extra.append(f"{self.empty} empty")
         if self.too_large:
@@ -443,7 +458,8 @@ def collect_replies(
                 counts[_store_one(store, incoming, replies.address, keys, now)] += 1
             if batch.cursor is not None:
                 store.save_source_cursor(source.name, batch.cursor)
-            source.acknowledge(batch)
+            if batch.problem is not None:
+                problems.append(SourceProblem(source.name, batch.problem))
         except RepliesError as exc:
             problems.append(SourceProblem(source.name, exc.message))
         finally:
@@ -452,6 +468,7 @@ def collect_replies(
         answers=counts["answer"],
         unsubscribes=counts["unsubscribe"],
         ignored=counts["ignored"],
+        auto_replies=counts["auto"],
         empty=counts["empty"],
         too_large=counts["too_large"],
         already_seen=counts["duplicate"],

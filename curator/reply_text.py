@@ -62,6 +62,10 @@ _FOOTER = re.compile(
 )
 _UNSUBSCRIBE = re.compile(r"^\W*(?:unsubscribe|stop)\W*$", re.IGNORECASE)
 
+# The headers that tell a machine's reply (out of office, vacation, bounce) from a person's.
+AUTO_HEADERS = ("Auto-Submitted", "X-Autoreply", "X-Autorespond", "Precedence", "Content-Type")
+_AUTO_PRECEDENCE = frozenset({"auto_reply", "bulk", "junk", "list"})
+
 
 @dataclass(frozen=True)
 class ReplyMessage:
@@ -73,6 +77,8 @@ class ReplyMessage:
     body: str
     received_at: datetime | None = None
     too_large: bool = False
+    # The AUTO_HEADERS the message has, as (name, value); Content-Type as its bare type.
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 def read_message(raw: bytes) -> ReplyMessage:
@@ -97,12 +103,15 @@ def read_message(raw: bytes) -> ReplyMessage:
         received = None
     if received is not None and received.tzinfo is None:
         received = None
+    headers = [(name, _header(message, name)) for name in AUTO_HEADERS[:-1]]
+    headers.append(("Content-Type", message.get_content_type()))
     return ReplyMessage(
         message_id=message_id[:500],
         sender=sender,
         recipients=tuple(recipients),
         body=message_body(message),
         received_at=received,
+        headers=tuple((name, value) for name, value in headers if value),
     )
 
 
@@ -240,6 +249,23 @@ def _wrapped_wrote(lines: list[str]) -> bool:
     if not re.search(r"\d", first) or first.endswith((".", "!", "?")):
         return False
     return any(_WROTE.match(" ".join(part.strip() for part in lines[:n])) for n in (2, 3))
+
+
+def is_auto_reply(headers: tuple[tuple[str, str], ...]) -> bool:
+    """Whether a message was sent by a machine, not a reader: ``Auto-Submitted`` other than
+    ``no`` (RFC 3834), ``X-Autoreply`` / ``X-Autorespond``, ``Precedence: auto_reply``,
+    ``bulk``, ``junk`` or ``list``, or a delivery status report (``multipart/report``)."""
+    for name, value in headers:
+        first = value.split(";", 1)[0].strip().lower()
+        if {
+            "auto-submitted": first not in ("", "no"),
+            "x-autoreply": bool(first),
+            "x-autorespond": bool(first),
+            "precedence": first in _AUTO_PRECEDENCE,
+            "content-type": first == "multipart/report",
+        }.get(name.lower(), False):
+            return True
+    return False
 
 
 def is_unsubscribe(words: str) -> bool:

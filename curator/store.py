@@ -740,12 +740,6 @@ class Store:
         return {a: ids[b] for a, b in bare.items()}
 
     @_mapped
-    def reader_address(self, reader_id: int) -> str | None:
-        row = self.db.execute("SELECT address FROM readers WHERE id = ?", (reader_id,))
-        found = row.fetchone()
-        return str(found[0]) if found else None
-
-    @_mapped
     def unsubscribed(self) -> set[str]:
         """The bare, lower-case addresses of readers who unsubscribed."""
         rows = self.db.execute("SELECT address FROM readers WHERE unsubscribed_at IS NOT NULL")

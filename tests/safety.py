@@ -56,6 +56,7 @@ def html_problems(html: str) -> list[str]:
 
 EXPECTED_HEADERS = {
     "from", "to", "subject", "date", "message-id", "list-id", "auto-submitted",
+    "x-auto-response-suppress",
     "mime-version", "content-type",
 }  # fmt: skip
 

@@ -27,6 +27,7 @@ EXPECTED = [
     "List-Unsubscribe",
     "List-Unsubscribe-Post",
     "Auto-Submitted",
+    "X-Auto-Response-Suppress",
     "MIME-Version",
     "Content-Type",
 ]

@@ -37,6 +37,33 @@ def outgoing(count: int) -> list[Outgoing]:
     ]
 
 
+@respx.mock
+def test_a_readers_copy_keeps_its_reply_to_and_the_auto_reply_headers(
+    sender: PostmarkSender,
+) -> None:
+    """Reply-To (with the reader's token), Auto-Submitted and X-Auto-Response-Suppress reach
+    Postmark, so replies find their reader and Exchange sends no out-of-office reply."""
+    route = respx.post(ENDPOINT).mock(side_effect=ok)
+    reply_to = "reflect+abc@example.org"
+    message = build_message(
+        newsletter=NEWSLETTER,
+        recipient="r0@example.org",
+        subject="Lead Weekly: week 48",
+        html="<p>hello</p>",
+        text="hello",
+        period="2026-W48",
+        round_=1,
+        date=datetime(2026, 11, 26, 8, tzinfo=UTC),
+        headers=(("Reply-To", reply_to),),
+    )
+    _, error = collect(sender, [message])
+    body = json.loads(route.calls[0].request.content)[0]
+    headers = {h["Name"]: h["Value"] for h in body["Headers"]}
+    assert error is None and body["ReplyTo"] == reply_to
+    assert headers["Auto-Submitted"] == "auto-generated"
+    assert headers["X-Auto-Response-Suppress"] == "All"
+
+
 def ok(request: httpx.Request) -> httpx.Response:
     batch = json.loads(request.content)
     return httpx.Response(

@@ -143,6 +143,15 @@ def test_replies_config_reads_sources_relative_to_the_config(
     assert "pw" not in repr(config)
 
 
+@pytest.mark.parametrize("host", ["localhost", "LOCALHOST", "127.0.0.1", "127.3.4.5", "::1"])
+def test_imap_without_tls_is_accepted_for_a_loopback_host(tmp_path: Path, host: str) -> None:
+    """`tls: none` is allowed only for a server on this machine (127.0.0.0/8, ::1, localhost)."""
+    text = f"replies:\n  address: r@example.org\n  imap:\n    host: '{host}'\n    tls: none\n"
+    config = load_config(write_config(tmp_path, _config_text(text)))
+    assert config.replies is not None and config.replies.imap is not None
+    assert (config.replies.imap.tls, config.replies.imap.port) == ("none", 143)
+
+
 def test_no_replies_section_means_replies_off(tmp_path: Path) -> None:
     """Without `replies:` Config.replies is None."""
     assert load_config(write_config(tmp_path, _config_text(""))).replies is None
@@ -158,6 +167,15 @@ def test_no_replies_section_means_replies_off(tmp_path: Path) -> None:
         ("replies:\n  address: r@example.org\n  imap: {host: h, password: x}\n", "secrets"),
         ("replies:\n  address: r@example.org\n  imap: {host: h, tls: ssl}\n", "replies.imap.tls"),
         ("replies:\n  address: r@example.org\n  maildri: x\n", "did you mean 'maildir'"),
+        (
+            "replies:\n  address: r@example.org\n  imap:\n    host: imap.example.org\n"
+            "    tls: none\n",
+            "feeds.yaml:7: replies.imap.tls: `none` would send the password in clear text",
+        ),
+        (
+            "replies:\n  address: r@example.org\n  imap: {host: 10.0.0.5, tls: none}\n",
+            "use `tls: implicit`",
+        ),
     ],
 )
 def test_bad_replies_config_names_file_line_and_key(
@@ -167,7 +185,7 @@ def test_bad_replies_config_names_file_line_and_key(
     path = write_config(tmp_path, _config_text(replies))
     with pytest.raises(ConfigError) as caught:
         load_config(path)
-    assert expected in str(caught.value)
+    assert expected in f"{caught.value}\n{caught.value.hint}"
     assert str(path) in str(caught.value)
 
 
@@ -285,6 +303,83 @@ def test_postmark_inbound_files_use_mailbox_hash_and_stripped_reply(tmp_path: Pa
     assert [(a.text, a.sender) for a in answers] == [
         ("Handing the review to Sam.", "ann@example.com")
     ]
+
+
+AUTO = Path(__file__).parent / "data" / "replies" / "auto"
+AUTO_CASES = sorted(p.stem for p in AUTO.glob("*.eml"))
+
+
+@pytest.mark.parametrize("name", AUTO_CASES)
+def test_auto_reply_or_bounce_with_a_valid_token_is_ignored_never_stored(
+    tmp_path: Path, name: str
+) -> None:
+    """Out-of-office, vacation, auto-responder, Precedence and delivery-report messages sent
+    to a reader's Reply-To are counted as auto-replies, never stored as that reader's answer."""
+    with Store.open(tmp_path / "state.db") as store:
+        issue = freeze(store, "2026-W10", NOW, "Q?", "ann@example.com")
+        to = reply_to(store, issue, "ann@example.com", NOW)
+        raw = (AUTO / f"{name}.eml").read_text(encoding="utf-8").replace("{{TO}}", to)
+        config = replies_config(tmp_path, maildir=_maildir(tmp_path, raw.encode()))
+        report = collect_replies(config, store, NOW)
+        again = collect_replies(config, store, NOW)
+        answers = store.answers()
+    assert (report.auto_replies, report.answers, report.ignored, report.problems) == (1, 0, 0, ())
+    assert any("1 auto-reply" in line for line in report.lines())
+    assert again.already_seen == 1 and answers == []
+
+
+def test_the_auto_reply_table_covers_every_kind() -> None:
+    """Each header that marks a machine's reply has a message in the table."""
+    headers = "\n".join((AUTO / f"{n}.eml").read_text(encoding="utf-8") for n in AUTO_CASES)
+    for mark in [
+        "Auto-Submitted: auto-replied",
+        "Auto-Submitted: auto-generated",
+        "X-Autoreply:",
+        "X-Autorespond:",
+        "Precedence: auto_reply",
+        "Precedence: bulk",
+        "Precedence: junk",
+        "Precedence: list",
+        "Content-Type: multipart/report",
+    ]:
+        assert mark in headers
+
+
+@pytest.mark.parametrize(
+    ("headers", "auto"),
+    [
+        ((("Auto-Submitted", "no"),), False),
+        ((("Auto-Submitted", "No ; comment"),), False),
+        ((("Auto-Submitted", "auto-notified"),), True),
+        ((("Precedence", "first-class"),), False),
+        ((("Precedence", "BULK"),), True),
+        ((("Content-Type", "multipart/alternative"),), False),
+        ((), False),
+    ],
+)
+def test_a_person_replying_is_not_an_auto_reply(
+    headers: tuple[tuple[str, str], ...], auto: bool
+) -> None:
+    """Auto-Submitted: no, other Precedence values and ordinary types are a person's reply."""
+    to = tagged_address(ADDRESS, make_token(KEY, "reply", 5, 9))
+    message = ReplyMessage("<m@x>", "ann@example.com", (to,), "Yes.", headers=headers)
+    outcome = decide(Incoming(message), ADDRESS, [KEY], NOW).outcome
+    assert outcome == ("auto" if auto else "answer")
+
+
+def test_postmark_auto_reply_is_ignored(tmp_path: Path) -> None:
+    """A Postmark payload whose Headers say Auto-Submitted is not stored as an answer."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    with Store.open(tmp_path / "state.db") as store:
+        issue = freeze(store, "2026-W10", NOW, "Q?", "ann@example.com")
+        token = reply_to(store, issue, "ann@example.com", NOW).split("+")[1].split("@")[0]
+        auto = [{"Name": "Auto-Submitted", "Value": "auto-replied"}]
+        _postmark_file(hooks, "ooo", token, Headers=auto)
+        source = PostmarkInboundSource(hooks, ADDRESS)
+        report = collect_replies(replies_config(tmp_path), store, NOW, sources=[source])
+        answers = store.answers()
+    assert (report.auto_replies, report.answers, answers) == (1, 0, [])
 
 
 def test_unsubscribe_by_reply_and_by_address_leave_the_reader_out(tmp_path: Path) -> None:

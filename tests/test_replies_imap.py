@@ -3,12 +3,19 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import socket
+import threading
+import traceback
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from conftest import free_port
+from curator.errors import RepliesError
 from curator.models import Config, ImapConfig
 from curator.replies import CollectReport, ImapSource, collect_replies
 from curator.reply_text import MAX_MESSAGE_BYTES
@@ -114,18 +121,55 @@ def test_imap_reply_with_attachment_and_html_only_reply(
     }
 
 
-def test_imap_delete_true_removes_collected_messages(
+def test_imap_delete_true_deletes_a_message_on_the_collection_after_it_was_stored(
     tmp_path: Path, imap_server: ImapServer
 ) -> None:
-    """With delete: true a stored message is deleted from the mailbox."""
+    """With delete: true a collection deletes nothing it reads now; the next collection
+    from the saved state deletes what the earlier one stored, and only that."""
     folder = imap_server.new_folder()
     config = _config(tmp_path, imap_server, folder, delete=True)
     with Store.open(tmp_path / "state.db") as store:
         issue = freeze(store, "2026-W10", NOW, "Q?", "ann@example.com")
-        imap_server.append(folder, reply_email(reply_to(store, issue, "ann@example.com", NOW), "Y"))
-        report = _collect(config, store, imap_server)
-    assert report.answers == 1
+        to = reply_to(store, issue, "ann@example.com", NOW)
+        imap_server.append(folder, reply_email(to, "First answer."))
+        first = _collect(config, store, imap_server)
+        after_first = imap_server.uids(folder)
+        imap_server.append(folder, reply_email(to, "Second answer.", message_id="<r2@x>"))
+        second = _collect(config, store, imap_server)
+        after_second = imap_server.uids(folder)
+        third = _collect(config, store, imap_server)
+        answers = [a.text for a in store.answers("ann@example.com")]
+    assert (first.answers, second.answers, third.answers) == (1, 1, 0)
+    assert (first.problems, second.problems, third.problems) == ((), (), ())
+    assert len(after_first) == 1
+    assert after_second == [after_first[0] + 1]
     assert imap_server.uids(folder) == []
+    assert answers == ["First answer.", "Second answer."]
+
+
+def test_imap_delete_true_loses_no_answer_when_a_run_state_is_never_saved(
+    tmp_path: Path, imap_server: ImapServer
+) -> None:
+    """A run whose state is thrown away (a CI push that failed) deleted nothing, so the next
+    run, from the last saved state, still finds and stores the answer."""
+    folder = imap_server.new_folder()
+    with Store.open(tmp_path / "state.db") as saved:
+        issue = freeze(saved, "2026-W10", NOW, "Q?", "ann@example.com")
+        to = reply_to(saved, issue, "ann@example.com", NOW)
+    (tmp_path / "lost").mkdir()
+    lost_path = tmp_path / "lost" / "state.db"
+    lost_path.write_bytes((tmp_path / "state.db").read_bytes())
+    imap_server.append(folder, reply_email(to, "Keep me."))
+    with Store.open(lost_path) as lost:
+        lost_run = _collect(
+            _config(tmp_path / "lost", imap_server, folder, delete=True), lost, imap_server
+        )
+    with Store.open(tmp_path / "state.db") as saved:
+        next_run = _collect(_config(tmp_path, imap_server, folder, delete=True), saved, imap_server)
+        answers = [a.text for a in saved.answers("ann@example.com")]
+    assert (lost_run.answers, next_run.answers) == (1, 1)
+    assert answers == ["Keep me."]
+    assert len(imap_server.uids(folder)) == 1  # deleted only by a run after a saved one
 
 
 @pytest.mark.parametrize(
@@ -167,3 +211,63 @@ def test_imap_message_over_the_bound_is_counted_not_read(
         second = _collect(config, store, imap_server)
     assert (first.answers, first.too_large) == (0, 1)
     assert (second.answers, second.too_large) == (0, 0)
+
+
+@contextlib.contextmanager
+def echoing_imap() -> Iterator[int]:
+    """A plain-text IMAP server on 127.0.0.1 that refuses every login by quoting it back,
+    with the AUTHENTICATE PLAIN form (base64 of NUL user NUL password) beside it."""
+    listener = socket.create_server(("127.0.0.1", free_port()))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:  # until the listener is closed
+                connection, _ = listener.accept()
+                answer(connection)
+
+    def answer(connection: socket.socket) -> None:
+        with contextlib.suppress(OSError), connection, connection.makefile("rwb") as stream:
+            stream.write(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] echo ready\r\n")
+            stream.flush()
+            for line in stream:
+                tag, _, rest = line.rstrip(b"\r\n").partition(b" ")
+                if rest.upper().startswith(b"CAPABILITY"):
+                    stream.write(b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n" + tag + b" OK done\r\n")
+                else:
+                    plain = base64.b64encode(f"\0{USER}\0{PASSWORD}".encode())
+                    stream.write(tag + b" NO you sent " + rest + b" = " + plain + b"\r\n")
+                    stream.flush()
+                    return
+                stream.flush()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield port
+    finally:
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() the thread waits in
+        listener.close()
+        thread.join(timeout=5)
+
+
+def test_a_server_that_echoes_the_password_does_not_show_it(tmp_path: Path) -> None:
+    """The problem line and its exception chain hold neither the password nor the username,
+    in clear or base64, when the server quotes the login back."""
+    with echoing_imap() as port:
+        imap = ImapConfig(
+            host="127.0.0.1", port=port, tls="none", username=USER, password=PASSWORD, timeout=5.0
+        )
+        config = replies_config(tmp_path, imap=imap)
+        with Store.open(tmp_path / "state.db") as store:
+            report = collect_replies(config, store, NOW, sources=[ImapSource(imap)])
+        with pytest.raises(RepliesError) as caught:
+            ImapSource(imap).read(None)
+    chain = "".join(traceback.format_exception(caught.value))
+    shown = [p.message for p in report.problems] + [chain]
+    encoded = base64.b64encode(PASSWORD.encode()).decode()
+    assert "LoginError" in shown[0] and "you sent" in shown[0]
+    for text in shown:
+        for secret in (PASSWORD, encoded, "ZGVtby1zZWNyZXQtcHc", USER):
+            assert secret not in text

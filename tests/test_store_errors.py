@@ -52,7 +52,6 @@ CALLS: dict[str, Callable[[Store], Any]] = {
     "history": lambda s: s.history(),
     "question_uses": lambda s: s.question_uses(),
     "reader_ids": lambda s: s.reader_ids(["a@example.org"], NOW),
-    "reader_address": lambda s: s.reader_address(1),
     "unsubscribed": lambda s: s.unsubscribed(),
     "resubscribe": lambda s: s.resubscribe("a@example.org"),
     "seen_messages": lambda s: s.seen_messages(["<m@x>"]),
