@@ -628,7 +628,9 @@ def history(ctx: typer.Context) -> None:
                 for i in rows
             ],
             notes=[] if rows else ["no issues yet"],
-            narrow=("round", "posts"),
+            # Short codes and counts never wrap; the date wraps at its space, the question
+            # takes what is left.
+            narrow=("period", "round", "posts", "delivered", "failed", "pending"),
         )  # fmt: skip
 
     _guard(ctx, work)
@@ -685,7 +687,7 @@ def feeds_list(ctx: typer.Context) -> None:
         print_table(
             ("name", "url", "tags", "enabled", "last post", "last fetch"),
             rows,
-            narrow=("enabled",),
+            narrow=("enabled", "last post"),
         )
 
     _guard(ctx, work)
@@ -900,7 +902,7 @@ def readers(
              f"{r.unsubscribed_at:%Y-%m-%d}" if r.unsubscribed_at else "no")
             for r in report.rows
         ]  # fmt: skip
-        print_table(header, rows)
+        print_table(header, rows, narrow=("#", "in to", "delivered", "failed", "last reply"))
 
     _guard(ctx, work)
 

@@ -111,6 +111,7 @@ def check_state(path: Path) -> Check:
 def check_feeds(config: Config, now: datetime, client: httpx.AsyncClient | None) -> list[Check]:
     """Each enabled feed: reachable, parses, and how old its last post is."""
     from curator.manage import run_feeds_check
+    from curator.normalize import host_name
 
     enabled = config.enabled_feeds
     if not enabled:
@@ -118,7 +119,10 @@ def check_feeds(config: Config, now: datetime, client: httpx.AsyncClient | None)
     report = run_feeds_check(replace(config, feeds=enabled), now, client=client)
     checks = []
     for row in report.rows:
-        subject = f"feed {row.feed.name}"
+        feed = row.feed
+        # An unnamed feed that gave no title (it failed) is told apart by its URL, not its host.
+        untitled = not feed.named and feed.name == host_name(feed.url)
+        subject = f"feed {feed.url if untitled else feed.name}"
         age = _age(row.last_post, now)
         if row.failed:
             hint = "; ".join(row.suggestions) or "check the URL with `curator feeds check`"

@@ -378,6 +378,9 @@ async def _check_one(fetcher: Fetcher, index: int, feed: FeedConfig, now: dateti
     elif last is not None and now - last > QUIET_AFTER:
         status = "quiet" if status == "ok" else status
         suggestions.append(f"quiet: no post since {last:%Y-%m-%d}")
+    if not feed.named and parsed.title:
+        # A feed listed by bare URL is shown by its own title, as everywhere else.
+        feed = replace(feed, name=parsed.title)
     return CheckRow(
         index, feed, False, status, posts=len(parsed.entries), last_post=last,
         error=parsed.warning, suggestions=tuple(suggestions), fix_url=fix_url,

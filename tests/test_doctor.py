@@ -292,3 +292,20 @@ def test_an_unreachable_feed_fails(tmp_path: Path, feed_server: FeedServer) -> N
     rows = by_subject(run_doctor(config, env={}, now=NOW, resolver=offline_resolver()))
     assert rows["feed Gone"].status == "fail"
     assert rows["feed Stale"].status == "warn" and "days ago" in rows["feed Stale"].detail
+
+
+def test_unnamed_feeds_are_told_apart_by_title_or_url(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """Feeds listed by bare URL on one host: a good one is named by its own title, a failing
+    one by its URL, never all by the host alone."""
+    post = Item("A post", "https://news.test/a", utc("2026-11-24T09:00:00Z"))
+    good = feed_server.add("/beta.xml", rss([post], title="Beta Blog"))
+    gone = feed_server.url("/nope.xml")
+    config = write_config(
+        tmp_path, f"fetch: {{retries: 0, timeout: 5}}\nfeeds:\n  - '{good}'\n  - '{gone}'\n"
+    )
+    rows = {c.subject: c for c in run_doctor(config, env={}, now=NOW, resolver=offline_resolver())}
+    assert rows["feed Beta Blog"].status == "ok"
+    assert rows[f"feed {gone}"].status == "fail"
+    assert "feed 127.0.0.1" not in rows
