@@ -88,12 +88,22 @@ def _scratch(folder: Path) -> Iterator[Path]:
             leftover.unlink(missing_ok=True)
 
 
+# Below this a passphrase can be guessed offline from the public file, scrypt or not.
+MIN_KEY_CHARS = 16
+
+
 def export_state(state_path: Path, target: Path, env: Mapping[str, str], *, plain: bool) -> str:
     """Write the whole state to ``target``, sealed unless ``plain``; return the line to print."""
     passphrase = env.get(KEY_VARIABLE, "")
     if not plain and not passphrase:
         raise StateFileError(
             f"{KEY_VARIABLE} is not set: set it to encrypt the export, or pass --plain"
+        )
+    if not plain and len(passphrase) < MIN_KEY_CHARS:
+        raise StateFileError(
+            f"{KEY_VARIABLE} is too short ({len(passphrase)} characters): use a random "
+            f"passphrase of {MIN_KEY_CHARS} or more, e.g. from "
+            "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
         )
     if not state_path.exists():
         raise StateFileError(f"there is no state at {state_path} to export")

@@ -246,3 +246,11 @@ def test_the_workflow_pushes_only_the_encrypted_state(
     ).stdout
     for secret in [*READERS, TITLE, "ann.reader", "Lead from the middle"]:
         assert secret.encode() not in pushed, secret
+
+
+def test_export_refuses_a_short_key(config: Path, tmp_path: Path) -> None:
+    """A key shorter than 16 characters could be guessed from the public file: refused."""
+    code, _, err = run(config, "state", "export", str(tmp_path / "s.enc"), key="hunter2")
+    assert code == 2
+    assert "too short (7 characters)" in err
+    assert not (tmp_path / "s.enc").exists()
