@@ -175,15 +175,29 @@ def same_story(post: Post, other: Post, now: datetime) -> bool:
 
 def _drop_same_stories(posts: Sequence[Post], sent: Sequence[Post], now: datetime) -> list[Post]:
     # The oldest copy of a story wins: it is usually the original, the others re-post it.
+    # Each post's URL keys and title key are computed once and looked up by key, so a week of
+    # thousands of posts costs one pass, not a comparison of every pair.
     seen_urls = {u for p in sent for u in _identities(p)}
-    seen = list(sent)
+    by_title: dict[str, list[Post]] = {}
+
+    def remember(post: Post, key: str) -> None:
+        if len(key) >= MIN_TITLE_KEY:
+            by_title.setdefault(key, []).append(post)
+
+    for old in sent:
+        remember(old, title_key(old.title))
     kept: list[Post] = []
     for post in posts:
         idents = _identities(post)
-        if idents & seen_urls or any(same_story(post, other, now) for other in seen):
+        key = title_key(post.title)
+        if idents & seen_urls or any(
+            abs(effective_date(post, now) - effective_date(other, now)) <= SAME_STORY_WINDOW
+            and same_body(post, other)
+            for other in by_title.get(key, ())
+        ):
             continue
         seen_urls |= idents
-        seen.append(post)
+        remember(post, key)
         kept.append(post)
     return kept
 
