@@ -349,3 +349,27 @@ def test_a_post_without_a_link_is_left_out_and_never_leads() -> None:
     older = post(2, "A real post", published=NOW - timedelta(days=1))
     chosen = select.posts_for_issue([newest, older], now=NOW, since=NOW - timedelta(days=7))
     assert [p.title for p in chosen.posts] == ["A real post"]
+
+
+def test_dedupe_reads_each_title_once_not_each_pair(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A big week costs one pass: each post's title key is made once and looked up, never
+    recomputed for every pair of posts (2,000 posts, not 2,000,000 keys)."""
+    calls = 0
+    real = select.title_key
+
+    def counted(text: str) -> str:
+        nonlocal calls
+        calls += 1
+        return real(text)
+
+    monkeypatch.setattr(select, "title_key", counted)
+    posts = [
+        post(n, f"A distinct title number {n}", published=NOW - timedelta(minutes=n))
+        for n in range(1, 2001)
+    ]
+    posts.append(post(9999, "A distinct title number 7", published=NOW - timedelta(hours=9)))
+    chosen = select.posts_for_issue(
+        posts, now=NOW, since=NOW - timedelta(days=7), max_posts=200, max_posts_per_feed=200
+    )
+    assert calls < 3 * len(posts)
+    assert len(chosen.posts) == 200
