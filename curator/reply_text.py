@@ -88,6 +88,17 @@ def read_message(raw: bytes) -> ReplyMessage:
     fallback_id = "<sha256-" + hashlib.sha256(raw).hexdigest()[:32] + "@curator>"
     if len(raw) > MAX_MESSAGE_BYTES:
         return ReplyMessage(fallback_id, None, (), "", too_large=True)
+    try:
+        return _read(raw, fallback_id)
+    except Exception:
+        # Anyone can mail the reply address: a message the email package cannot take apart
+        # (a broken address header raises AttributeError, IndexError, HeaderParseError...)
+        # is one unreadable message with no token, so it is counted as ignored. It must
+        # never stop a collection.
+        return ReplyMessage(fallback_id, None, (), "")
+
+
+def _read(raw: bytes, fallback_id: str) -> ReplyMessage:
     message = message_from_bytes(raw, policy=policy.default)
     assert isinstance(message, EmailMessage)  # policy.default always makes EmailMessage
     message_id = _header(message, "Message-ID").strip() or fallback_id

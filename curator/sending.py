@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from curator import select
 from curator.archive import write_issue_archive
 from curator.drafting import build_messages, draft_issue, render_draft, unrecorded_messages
-from curator.errors import ArchiveError, ConfigError, DeliveryError, RenderError
+from curator.errors import ArchiveError, ConfigError, CuratorError, DeliveryError, RenderError
 from curator.models import (
     Config,
     DeliveryConfig,
@@ -212,7 +212,12 @@ def _collect(config: Config, store: Store, now: datetime) -> SendReport:
     """Collect readers' replies; a mailbox that cannot be read is a warning, never a stop."""
     from curator.replies import collect_replies
 
-    collected = collect_replies(config, store, now)
+    try:
+        collected = collect_replies(config, store, now)
+    except CuratorError as exc:
+        # The issue still goes out; what was not collected now is collected next time.
+        text = f"replies could not be collected: {exc.message}; the issue goes out without them"
+        return SendReport((Note("warning", text),))
     problems = {f"replies: {p.message}" for p in collected.problems}
     notes = tuple(
         Note("warning" if line in problems else "info", line) for line in collected.lines()

@@ -86,3 +86,20 @@ def test_html_to_text_drops_scripts_and_quotes() -> None:
 def test_is_unsubscribe_reads_only_the_first_line(words: str, expected: bool) -> None:
     """Only a first line that is just unsubscribe or stop counts."""
     assert is_unsubscribe(words) is expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'From: "\\\nTo: a@[\nSubject: x\n\nhello\n',
+        b'From: <<>>@@\nTo: ,,,@\nCc: "unterminated\nSubject: x\n\nhello\n',
+        b"\xff\xfe\x00garbage\n\n\x00",
+    ],
+    ids=["bracket", "at-signs", "binary"],
+)
+def test_a_message_that_cannot_be_taken_apart_is_read_as_nothing(raw: bytes) -> None:
+    """A broken message (anyone can mail the reply address) never raises: it reads as a
+    message with no recipient and no words, so collection counts it as ignored."""
+    message = read_message(raw)
+    assert message.recipients == () or all(isinstance(r, str) for r in message.recipients)
+    assert message.message_id
