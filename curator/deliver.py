@@ -109,6 +109,12 @@ def message_id(newsletter: NewsletterConfig, period: str, round_: int, recipient
     return f"<curator.{_slug(period)}.{round_}.{digest}@{_domain(newsletter.from_addr)}>"
 
 
+# SMTP's line limit is 998 octets; at the usual 78 Python's folder turns a long structured value
+# it cannot split (List-Unsubscribe's <URI> list) into RFC 2047 encoded words, which mail
+# programs do not read as URIs. A value is folded only past 998, where nothing of ours goes.
+_POLICY = SMTP.clone(max_line_length=998)
+
+
 def build_message(
     *,
     newsletter: NewsletterConfig,
@@ -129,7 +135,7 @@ def build_message(
     ``List-Unsubscribe`` there replaces the one ``newsletter.unsubscribe`` gives.
     """
     own = dict(headers)
-    message = EmailMessage(policy=SMTP)
+    message = EmailMessage(policy=_POLICY)
     message["From"] = _address(newsletter.from_addr, "newsletter.from")
     message["To"] = _address(recipient, "newsletter.to")
     message["Subject"] = header_text(subject)

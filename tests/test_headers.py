@@ -180,3 +180,28 @@ def test_list_unsubscribe_keeps_one_click_beside_the_readers_mailto(
     value = message["List-Unsubscribe"]
     assert (" ".join(value.split()) if value is not None else None) == expected
     assert (message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click") is one_click
+
+
+def test_list_unsubscribe_is_literal_uris_on_the_wire() -> None:
+    """A long List-Unsubscribe (an https address and a reader's token mailto) is written as
+    literal <URI>s, never as RFC 2047 encoded words a mail program cannot use."""
+    outgoing = build_message(
+        newsletter=NewsletterConfig(
+            from_addr="d@example.org",
+            unsubscribe="https://example.org/a/long/unsubscribe/path/for/this/list?list=lead-weekly",
+        ),
+        recipient="ann@example.org",
+        subject="s",
+        html="<p>h</p>",
+        text="t",
+        period="2026-W48",
+        round_=1,
+        date=datetime(2026, 11, 26, tzinfo=UTC),
+        headers=(("List-Unsubscribe", MINE),),
+    )
+    head = outgoing.message.as_bytes().split(b"\r\n\r\n", 1)[0].decode()
+    (line,) = [h for h in head.split("\r\n") if h.startswith("List-Unsubscribe:")]
+    assert "=?" not in line
+    assert line.endswith(
+        f"<https://example.org/a/long/unsubscribe/path/for/this/list?list=lead-weekly>, {MINE}"
+    )
