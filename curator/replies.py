@@ -362,19 +362,21 @@ class Decision:
 
 def decide(incoming: Incoming, address: str, keys: list[TokenKey], now: datetime) -> Decision:
     """Attribute a message by the first valid token among the addresses it was sent to. A
-    machine's reply (out of office, bounce) is ``auto`` whatever address it went to."""
+    message to a reader's unsubscribe address unsubscribes, whoever or whatever wrote it (a
+    mail program's unsubscribe button may mark its message automatic); any other machine's
+    reply (out of office, bounce) is ``auto``."""
     message = incoming.message
-    if is_auto_reply(message.headers):
-        return Decision("auto")
     claim = None
     for token in tokens_for(address, list(message.recipients)):
         claim = read_token(token, keys, now)
         if claim is not None:
             break
+    if claim is not None and claim.purpose == "unsubscribe":
+        return Decision("unsubscribe", reader_id=claim.reader_id)
+    if is_auto_reply(message.headers):
+        return Decision("auto")
     if claim is None:
         return Decision("ignored")
-    if claim.purpose == "unsubscribe":
-        return Decision("unsubscribe", reader_id=claim.reader_id)
     words = own_words(incoming.words if incoming.words is not None else message.body)
     if is_unsubscribe(words):
         return Decision("unsubscribe", reader_id=claim.reader_id)

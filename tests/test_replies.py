@@ -676,3 +676,20 @@ def test_did_you_follows_only_an_answer_that_promised(words: str, asks: bool) ->
     answer = Answer("ann@x.org", 1, "2026-W09", when, "Q?", when, words)
     html, text = render_personal(PersonalParts(previous=answer))
     assert ("Did you?" in html, "Did you?" in " ".join(text.split())) == (asks, asks)
+
+
+def test_an_automatic_message_to_the_unsubscribe_address_still_unsubscribes(
+    tmp_path: Path,
+) -> None:
+    """A mail program's unsubscribe button may mark its message as automatic: sent to the
+    reader's unsubscribe address, it unsubscribes all the same."""
+    with Store.open(tmp_path / "state.db") as store:
+        freeze(store, "2026-W10", NOW, "Q?", "ann@example.com")
+        to = unsubscribe_to(store, "ann@example.com", NOW)
+        raw = (AUTO / "precedence_list.eml").read_text(encoding="utf-8")
+        raw = raw.replace("{{TO}}", to)
+        config = replies_config(tmp_path, maildir=_maildir(tmp_path, raw.encode()))
+        report = collect_replies(config, store, NOW)
+        gone = store.unsubscribed()
+    assert (report.unsubscribes, report.auto_replies) == (1, 0)
+    assert gone == {"ann@example.com"}
