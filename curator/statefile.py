@@ -130,7 +130,8 @@ def import_state(source: Path, state_path: Path, env: Mapping[str, str]) -> str:
     data = unseal(blob, env.get(KEY_VARIABLE) or None)
     if not data.startswith(SQLITE_MAGIC):
         raise StateFileError("the file is not a curator state export (or it is damaged)")
-    state_path = state_path.absolute()
+    # The real file, as the run lock sees it: a --state link is followed, never replaced.
+    state_path = state_path.resolve()
     try:
         state_path.parent.mkdir(parents=True, exist_ok=True)
 

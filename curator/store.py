@@ -980,10 +980,11 @@ def _private(path: Path) -> None:
     """Make the state file readable by its owner alone, whatever the umask: it holds readers'
     addresses and answers and the key that signs reply tokens. SQLite gives its side files
     (``-wal``, ``-shm``) the database file's permissions, so they follow."""
-    if not path.exists():
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
-    elif path.is_file() and path.stat().st_mode & 0o077:
-        path.chmod(0o600)
+    real = path.resolve()  # a --state link to a file not made yet: make its target
+    if not real.exists():
+        os.close(os.open(real, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    elif real.is_file() and real.stat().st_mode & 0o077:
+        real.chmod(0o600)
 
 
 def _bare(address: str) -> str:

@@ -254,3 +254,22 @@ def test_export_refuses_a_short_key(config: Path, tmp_path: Path) -> None:
     assert code == 2
     assert "too short (7 characters)" in err
     assert not (tmp_path / "s.enc").exists()
+
+
+def test_import_through_a_linked_state_replaces_its_target(config: Path, tmp_path: Path) -> None:
+    """`--state` through a symlink: import writes the real file (the one the run lock guards)
+    and the link stays a link."""
+    target = tmp_path / "state.enc"
+    assert run(config, "state", "export", str(target))[0] == 0
+    real = tmp_path / "elsewhere" / "real.db"
+    real.parent.mkdir()
+    link = tmp_path / "link.db"
+    link.symlink_to(real)
+    result = RUNNER.invoke(
+        app,
+        ["--config", str(config), "--state", str(link), "state", "import", str(target)],
+        env={"CURATOR_STATE_KEY": KEY},
+    )
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and real.is_file()
+    assert real.read_bytes()[:16] == b"SQLite format 3\x00"

@@ -162,3 +162,16 @@ def test_the_state_file_is_private_whatever_the_umask(tmp_path: Path) -> None:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     finally:
         os.umask(old)
+
+
+def test_a_state_link_to_a_file_not_made_yet_makes_its_target(tmp_path: Path) -> None:
+    """`--state` may be a link to where the state will live: the first open makes the file
+    there (private), and the link stays a link."""
+    import stat
+
+    real = tmp_path / "real.db"
+    link = tmp_path / "link.db"
+    link.symlink_to(real)
+    Store.open(link).close()
+    assert link.is_symlink() and real.is_file()
+    assert stat.S_IMODE(real.stat().st_mode) == 0o600
