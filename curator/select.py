@@ -207,7 +207,7 @@ def resurface(older: Iterable[Post], sent: Iterable[Post], now: datetime) -> Pos
     under any feed or id (``older`` comes newest first)."""
     sent = list(sent)
     for post in older:
-        if not any(same_story(post, other, now) for other in sent):
+        if post.link and not any(same_story(post, other, now) for other in sent):
             return post
     return None
 

@@ -374,3 +374,10 @@ def test_dedupe_reads_each_title_once_not_each_pair(monkeypatch: pytest.MonkeyPa
     )
     assert calls < 3 * len(posts)
     assert len(chosen.posts) == 200
+
+
+def test_an_empty_week_never_resurfaces_a_post_without_a_link() -> None:
+    """The archive empty week brings back the newest older post that has a link to open."""
+    linkless = replace(post(1, "No link here", published=NOW - timedelta(days=20)), link=None)
+    older = post(2, "An older real post", published=NOW - timedelta(days=40))
+    assert select.resurface([linkless, older], [], NOW) == older
