@@ -64,7 +64,17 @@ def _is_markup(detail: Mapping[str, Any]) -> bool:
     return str(detail.get("type") or "text/html") != "text/plain"
 
 
-def _entry(entry: Mapping[str, Any], base: str) -> EntryData:
+def _show_art(feed_meta: Mapping[str, Any]) -> str | None:
+    """The show's own picture (the channel's itunes:image, else its RSS image): what an
+    episode without art of its own is shown with, as podcast apps do."""
+    image = feed_meta.get("image")
+    if isinstance(image, Mapping):
+        url = image.get("href") or image.get("url")
+        return url if isinstance(url, str) else None
+    return None
+
+
+def _entry(entry: Mapping[str, Any], base: str, show_art: str | None = None) -> EntryData:
     entry_base = base
     detail = entry.get("title_detail") or {}
     if detail.get("base"):
@@ -85,8 +95,15 @@ def _entry(entry: Mapping[str, Any], base: str) -> EntryData:
         title = nz.cut_text(nz.strip_trailers(excerpt_source), 80) or "(untitled)"
     published = _date(entry, "published_parsed", "created_parsed", "updated_parsed")
     updated = _date(entry, "updated_parsed")
-    picture = nz.choose_picture(_image_candidates(entry, content or summary, entry_base))
+    candidates = _image_candidates(entry, content or summary, entry_base)
     media_kind, duration = _media(entry)
+    if media_kind is not None and show_art:
+        # Last resort, for audio and video only: a text post is better with no picture than
+        # with the site's logo again.
+        checked = nz.safe_http_url(show_art, entry_base)
+        if checked:
+            candidates.append(nz.ImageCandidate(checked, rank=2))
+    picture = nz.choose_picture(candidates)
     categories = tuple(
         dict.fromkeys(
             nz.single_line(tag.get("term") or tag.get("label"), 60)
@@ -311,9 +328,10 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
     # what is still relative is resolved against the feed's own URL.
     entries: list[EntryData] = []
     skipped: list[str] = []
+    show_art = _show_art(feed_meta)
     for raw in entries_raw[:MAX_ENTRIES]:
         try:
-            entries.append(_entry(raw, url))
+            entries.append(_entry(raw, url, show_art))
         # One odd entry must not cost the feed its others; the warning names what happened.
         except Exception as exc:
             skipped.append(type(exc).__name__)

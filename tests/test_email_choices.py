@@ -345,3 +345,28 @@ def test_a_json_feed_episode_shows_its_art_and_duration() -> None:
         "audio",
         2712,
     )
+
+
+SHOW = b"""<?xml version="1.0"?>
+<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd">
+<channel><title>The Show</title><link>https://show.example/</link>
+<itunes:image href="https://show.example/cover-3000.jpg"/>
+<item><title>Episode 12: on delegation</title><link>https://show.example/12</link>
+<guid>ep12</guid><description>We talk about handing work over.</description>
+<enclosure url="https://cdn.example/ep12.mp3" type="audio/mpeg" length="1234"/>
+<itunes:duration>45:10</itunes:duration></item>
+<item><title>Show notes without audio</title><link>https://show.example/notes</link>
+<guid>notes</guid><description>Just text.</description></item>
+</channel></rss>"""
+
+
+def test_an_episode_without_art_shows_the_shows_cover_and_a_text_post_nothing() -> None:
+    """An audio episode with no picture of its own takes the channel's itunes:image (as podcast
+    apps do); a text post of the same feed gets no picture rather than the show's logo."""
+    from curator.parse import parse_feed
+
+    parsed = parse_feed(SHOW, "https://show.example/feed", "application/rss+xml")
+    episode, notes = parsed.entries
+    assert episode.image == "https://show.example/cover-3000.jpg"
+    assert episode.media_kind == "audio" and episode.duration == 45 * 60 + 10
+    assert notes.image is None
