@@ -86,6 +86,7 @@ def run_doctor(
     checks.append(check_state(config.state_path))
     checks += check_feeds(config, now, client)
     checks.append(check_delivery(config, postmark_client))
+    checks += check_replies(config)
     checks += check_dns(_from_domain(config), resolver)
     return checks
 
@@ -155,6 +156,24 @@ def _age(moment: datetime | None, now: datetime) -> str:
     if days <= 0:
         return "today"
     return f"{days} day{'s' * (days != 1)} ago"
+
+
+def check_replies(config: Config) -> list[Check]:
+    """Each mailbox of replies (when replies are configured): it can be read, reading no
+    message. A problem is a warning: a send still goes out without the week's replies."""
+    if config.replies is None:
+        return []
+    from curator.replies import build_sources
+
+    checks = []
+    for source in build_sources(config.replies):
+        try:
+            checks.append(Check("replies", "ok", source.probe()))
+        except CuratorError as exc:
+            checks.append(Check("replies", "warn", str(exc), exc.hint))
+        finally:
+            source.close()
+    return checks
 
 
 def check_delivery(config: Config, postmark_client: httpx.Client | None = None) -> Check:

@@ -109,6 +109,11 @@ class ReplySource(Protocol):
 
     def read(self, cursor: SourceCursor | None) -> SourceBatch: ...
 
+    def probe(self) -> str:
+        """Check the mailbox can be read, reading no message; say what was found, or raise
+        :class:`RepliesError` (``curator doctor`` uses it)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -119,6 +124,11 @@ class MaildirSource:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.name = f"maildir:{path}"
+
+    def probe(self) -> str:
+        if not (self.path / "new").is_dir() or not (self.path / "cur").is_dir():
+            raise RepliesError(f"{self.name}: not a Maildir (no new/ or cur/ folder)")
+        return f"{self.name}: a Maildir"
 
     def read(self, cursor: SourceCursor | None) -> SourceBatch:
         if not (self.path / "new").is_dir() and not (self.path / "cur").is_dir():
@@ -149,6 +159,11 @@ class PostmarkInboundSource:
         self.folder = folder
         self.address = address
         self.name = f"postmark_inbound:{folder}"
+
+    def probe(self) -> str:
+        if not self.folder.is_dir():
+            raise RepliesError(f"{self.name}: no such folder")
+        return f"{self.name}: a folder"
 
     def read(self, cursor: SourceCursor | None) -> SourceBatch:
         if not self.folder.is_dir():
@@ -248,11 +263,9 @@ class ImapSource:
     def _cause(self, exc: BaseException) -> BaseException:
         return clean_cause(exc, self._secrets())
 
-    def read(self, cursor: SourceCursor | None) -> SourceBatch:
-        import imaplib
-
+    def _open(self, *, readonly: bool) -> tuple[Any, dict[bytes, Any]]:
+        """Connect, secure, log in and select the folder; the client and what SELECT said."""
         from imapclient import IMAPClient
-        from imapclient.exceptions import IMAPClientError
 
         c = self.config
         if c.username and not c.password:
@@ -261,20 +274,42 @@ class ImapSource:
                 hint="set the environment variable CURATOR_IMAP_PASSWORD",
             )
         context = self.ssl_context or ssl.create_default_context()
+        client = IMAPClient(
+            c.host,
+            port=c.port,
+            ssl=c.tls == "implicit",
+            ssl_context=context,
+            timeout=c.timeout,
+        )
+        self._client = client
+        if c.tls == "starttls":
+            client.starttls(context)
+        if c.username:
+            client.login(c.username, c.password)
+        return client, client.select_folder(c.folder, readonly=readonly)
+
+    def probe(self) -> str:
+        import imaplib
+
+        from imapclient.exceptions import IMAPClientError
+
         try:
-            client = IMAPClient(
-                c.host,
-                port=c.port,
-                ssl=c.tls == "implicit",
-                ssl_context=context,
-                timeout=c.timeout,
-            )
-            self._client = client
-            if c.tls == "starttls":
-                client.starttls(context)
-            if c.username:
-                client.login(c.username, c.password)
-            selected = client.select_folder(c.folder, readonly=not c.delete)
+            _, selected = self._open(readonly=True)
+        except (OSError, IMAPClientError, imaplib.IMAP4.error, KeyError, ValueError) as exc:
+            raise self._fail(exc) from self._cause(exc)
+        finally:
+            self.close()
+        count = int(selected.get(b"EXISTS", 0))
+        return f"{self.name}: logged in, {count} message{'s' * (count != 1)} in the folder"
+
+    def read(self, cursor: SourceCursor | None) -> SourceBatch:
+        import imaplib
+
+        from imapclient.exceptions import IMAPClientError
+
+        c = self.config
+        try:
+            client, selected = self._open(readonly=not c.delete)
             uidvalidity = int(selected[b"UIDVALIDITY"])
             start = 1
             if cursor is not None and cursor.uidvalidity == uidvalidity:

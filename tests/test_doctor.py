@@ -309,3 +309,20 @@ def test_unnamed_feeds_are_told_apart_by_title_or_url(
     assert rows["feed Beta Blog"].status == "ok"
     assert rows[f"feed {gone}"].status == "fail"
     assert "feed 127.0.0.1" not in rows
+
+
+def test_replies_mailboxes_are_checked_as_warnings(tmp_path: Path, good_feed: str) -> None:
+    """With replies configured, each mailbox is a row: a Maildir that is there is ok, one that
+    is not is a warning (a send still goes out), and nothing is read from it."""
+    (tmp_path / "box" / "new").mkdir(parents=True)
+    (tmp_path / "box" / "cur").mkdir()
+    config = write_config(
+        tmp_path,
+        "fetch: {retries: 0, timeout: 5}\n"
+        f"feeds:\n  - {{name: Good, url: '{good_feed}'}}\n"
+        "replies: {address: reflect@news.test, maildir: box, postmark_inbound: hooks}\n",
+    )
+    rows = run_doctor(config, env={}, now=NOW, resolver=offline_resolver())
+    replies = [c for c in rows if c.subject == "replies"]
+    assert [c.status for c in replies] == ["ok", "warn"]
+    assert "a Maildir" in replies[0].detail and "no such folder" in replies[1].detail

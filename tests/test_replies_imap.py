@@ -271,3 +271,23 @@ def test_a_server_that_echoes_the_password_does_not_show_it(tmp_path: Path) -> N
     for text in shown:
         for secret in (PASSWORD, encoded, "ZGVtby1zZWNyZXQtcHc", USER):
             assert secret not in text
+
+
+def test_probe_logs_in_and_reads_no_message(tmp_path: Path, imap_server: ImapServer) -> None:
+    """`probe` (what doctor runs) logs in and selects the folder read-only: it counts the
+    messages, reads none and leaves them unseen; a wrong password is a RepliesError that
+    shows no secret."""
+    folder = imap_server.new_folder()
+    imap_server.append(folder, reply_email(ADDRESS, "hello", message_id="<p@x>"))
+    config = _config(tmp_path, imap_server, folder)
+    assert config.replies is not None and config.replies.imap is not None
+    said = ImapSource(config.replies.imap, ssl_context=imap_server.context).probe()
+    assert said.endswith("logged in, 1 message in the folder")
+    with Store.open(tmp_path / "state.db") as store:
+        report = _collect(config, store, imap_server)
+    assert report.ignored == 1  # still there, still unread: the probe took nothing
+    wrong = _config(tmp_path, imap_server, folder, password="not-the-password")
+    assert wrong.replies is not None and wrong.replies.imap is not None
+    with pytest.raises(RepliesError) as caught:
+        ImapSource(wrong.replies.imap, ssl_context=imap_server.context).probe()
+    assert "not-the-password" not in str(caught.value)
