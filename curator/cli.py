@@ -414,8 +414,8 @@ def init(
 
 @app.command()
 def doctor(ctx: typer.Context) -> None:
-    """Check the config, the state, every feed, delivery (without sending) and the From
-    domain's SPF and DMARC records; exits 1 if anything fails."""
+    """Check the config, the state, every feed, delivery (without sending), the replies
+    mailboxes and the From domain's SPF and DMARC records; exits 1 if anything fails."""
     from curator.doctor import run_doctor
 
     def work() -> int:
