@@ -413,11 +413,20 @@ def decide(incoming: Incoming, address: str, keys: list[TokenKey], now: datetime
     if claim is None:
         return Decision("ignored")
     words = own_words(incoming.words if incoming.words is not None else message.body)
+    sender = parseaddr(message.sender or "")[1].lower() or None
     if is_unsubscribe(words):
-        return Decision("unsubscribe", reader_id=claim.reader_id)
+        # "Stop." may open an answer too (the bank asks what to stop doing): the reader is
+        # unsubscribed as asked, and whatever they wrote below is kept, never lost.
+        rest = "\n".join(words.strip().split("\n")[1:]).strip()
+        return Decision(
+            "unsubscribe",
+            reader_id=claim.reader_id,
+            issue_id=claim.issue_id if rest else None,
+            text=rest or None,
+            sender=sender if rest else None,
+        )
     if not words:
         return Decision("empty")
-    sender = parseaddr(message.sender or "")[1].lower() or None
     return Decision(
         "answer", reader_id=claim.reader_id, issue_id=claim.issue_id, text=words, sender=sender
     )

@@ -693,3 +693,19 @@ def test_an_automatic_message_to_the_unsubscribe_address_still_unsubscribes(
         gone = store.unsubscribed()
     assert (report.unsubscribes, report.auto_replies) == (1, 0)
     assert gone == {"ann@example.com"}
+
+
+def test_stop_on_the_first_line_unsubscribes_and_keeps_what_follows(tmp_path: Path) -> None:
+    """A reply opening with "Stop." unsubscribes the reader, as asked; the lines written
+    under it are kept as their answer, never lost."""
+    with Store.open(tmp_path / "state.db") as store:
+        issue = freeze(store, "2026-W10", NOW, "What could you stop doing?", "ann@example.com")
+        body = "Stop.\nChecking every report before it goes out. That's my answer."
+        path = _maildir(tmp_path, reply_email(reply_to(store, issue, "ann@example.com", NOW), body))
+        report = collect_replies(replies_config(tmp_path, maildir=path), store, NOW)
+        answers = store.answers()
+        gone = store.unsubscribed()
+    assert report.unsubscribes == 1 and gone == {"ann@example.com"}
+    assert [a.text for a in answers] == [
+        "Checking every report before it goes out. That's my answer."
+    ]
