@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from curator.models import Answer
@@ -36,16 +36,23 @@ class PersonalParts:
         return self.previous is None and self.earlier is None
 
 
+def _received(answer: Answer) -> datetime:
+    return answer.received_at
+
+
 def pick_earlier_answers(
     answers: Sequence[Answer], issue_date: datetime, previous_period: str | None
 ) -> PersonalParts:
-    """The reader's latest answer to the previous period's issue (any of its rounds: a forced
+    """The reader's answers to the previous period's issue (any of its rounds: a forced
     resend's copy and the first one ask the same question), and their latest answer to an
     issue built about 52, 12 or 4 weeks before ``issue_date`` (within :data:`WINDOW`)."""
     previous = None
     if previous_period is not None:
-        to_previous = [a for a in answers if a.period == previous_period]
-        previous = max(to_previous, key=lambda a: a.received_at, default=None)
+        to_previous = sorted((a for a in answers if a.period == previous_period), key=_received)
+        if to_previous:
+            # A reader who wrote twice (an answer, then an afterthought) gets both back, in
+            # the order written.
+            previous = replace(to_previous[0], text="\n\n".join(a.text for a in to_previous))
     for weeks, label in LOOK_BACK:
         target = issue_date - timedelta(weeks=weeks)
         near = [
@@ -54,7 +61,9 @@ def pick_earlier_answers(
             if abs(a.issue_date - target) <= WINDOW and a.period != previous_period
         ]
         if near:
-            earlier = max(near, key=lambda a: (-abs(a.issue_date - target), a.received_at))
+            chosen = max(near, key=lambda a: (-abs(a.issue_date - target), a.received_at))
+            same = sorted((a for a in near if a.period == chosen.period), key=_received)
+            earlier = replace(same[0], text="\n\n".join(a.text for a in same))
             return PersonalParts(previous, earlier, label)
     return PersonalParts(previous)
 

@@ -466,6 +466,12 @@ def _answer(
         ([_answer(8, 14, "older")], 9, (None, None, "")),
         # an answer to the first round of a period later resent (--force) still counts
         ([_answer(10, 7, "round one", period="p9")], 9, ("round one", None, "")),
+        # two replies to one issue (an answer, then an afterthought) both come back, in order
+        (
+            [_answer(9, 7, "afterthought"), _answer(9, 8, "main answer")],
+            9,
+            ("main answer\n\nafterthought", None, ""),
+        ),
     ],
     ids=[
         "nothing",
@@ -477,6 +483,7 @@ def _answer(
         "previous-not-twice",
         "other-issue",
         "earlier-round",
+        "two-replies",
     ],
 )
 def test_pick_earlier_answers(
