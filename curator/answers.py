@@ -77,7 +77,16 @@ def _md_escape(text: str) -> str:
 
 
 def journal_markdown(answers: Sequence[Answer], title: str = "My reflection journal") -> str:
-    """The journal as Markdown a reader could keep: one section per answer."""
+    """The journal as Markdown a reader could keep: one section per answer. Answers of more
+    than one reader are grouped under each reader's address, never mixed into one voice."""
+    readers = list(dict.fromkeys(a.reader for a in answers))
+    if len(readers) > 1:
+        parts = [f"# {_md_escape(title)}", ""]
+        for reader in readers:
+            own = [a for a in answers if a.reader == reader]
+            section = journal_markdown(own, reader).split("\n")
+            parts += ["#" + line if line.startswith("#") else line for line in section]
+        return "\n".join(parts)
     lines = [f"# {_md_escape(title)}", ""]
     for a in answers:
         lines.append(f"## {a.issue_date:%d %B %Y} ({_md_escape(a.period)})")

@@ -716,3 +716,18 @@ def test_stop_on_the_first_line_unsubscribes_and_keeps_what_follows(tmp_path: Pa
     assert [a.text for a in answers] == [
         "Checking every report before it goes out. That's my answer."
     ]
+
+
+def test_a_journal_of_several_readers_keeps_each_under_their_own_heading() -> None:
+    """`journal --format md` without --reader groups answers by reader (a reader's file is
+    never a mix of voices); with one reader it is that reader's journal alone."""
+    from curator.models import Answer
+
+    when = datetime(2026, 3, 2, tzinfo=UTC)
+    ann = Answer("ann@x.org", 1, "2026-W09", when, "Q?", when, "Ann's words")
+    bob = Answer("bob@x.org", 1, "2026-W09", when, "Q?", when, "Bob's words")
+    both = journal_markdown([ann, bob], "Lead Weekly: answers")
+    ann_head, bob_head = both.index("## ann@x\\.org"), both.index("## bob@x\\.org")
+    assert ann_head < both.index("Ann's words") < bob_head < both.index("Bob's words")
+    alone = journal_markdown([ann], "Lead Weekly: my answers")
+    assert "ann@x.org" not in alone and "Ann's words" in alone
