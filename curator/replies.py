@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from curator.answers import PersonalParts, pick_earlier_answers
-from curator.errors import RepliesError
+from curator.errors import ConfigError, RepliesError
 from curator.models import (
     Answer,
     Config,
@@ -649,9 +649,16 @@ def run_readers(config: Config, resubscribe: str | None = None) -> ReadersReport
 
     changed: bool | None = None
     with RunLock(config.state_path), Store.open(config.state_path) as store:
-        if resubscribe is not None:
-            changed = store.resubscribe(resubscribe)
         rows = store.reader_summaries()
+        if resubscribe is not None:
+            if mailbox_key(resubscribe) not in {mailbox_key(r.address) for r in rows}:
+                raise ConfigError(
+                    f"{resubscribe!r} is not a reader curator knows",
+                    key="--resubscribe",
+                    hint="`curator readers` lists them; check the spelling",
+                )
+            changed = store.resubscribe(resubscribe)
+            rows = store.reader_summaries()
     configured = {mailbox_key(a) for a in config.newsletter.to}
     return ReadersReport(tuple(rows), frozenset(configured), changed)
 

@@ -731,3 +731,30 @@ def test_a_journal_of_several_readers_keeps_each_under_their_own_heading() -> No
     assert ann_head < both.index("Ann's words") < bob_head < both.index("Bob's words")
     alone = journal_markdown([ann], "Lead Weekly: my answers")
     assert "ann@x.org" not in alone and "Ann's words" in alone
+
+
+def test_resubscribing_an_address_curator_does_not_know_is_an_error(tmp_path: Path) -> None:
+    """`readers --resubscribe` with a typo exits 2 naming it, instead of a quiet "was not
+    unsubscribed" that leaves the real reader out."""
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        "newsletter: {to: [ann@example.com]}\nfeeds: [https://example.org/feed]\n"
+        "replies: {address: reflect@example.org, maildir: box}\n"
+    )
+    with Store.open(tmp_path / ".curator" / "state.db") as store:
+        freeze(store, "2026-W10", NOW, "Q?", "ann@example.com")
+    result = CliRunner().invoke(
+        app, ["--config", str(path), "readers", "--resubscribe", "anne@example.com"]
+    )
+    assert result.exit_code == 2
+    assert "'anne@example.com' is not a reader curator knows" in result.stderr
+
+
+def test_only_the_spelling_curator_wrote_is_a_token() -> None:
+    """A token whose last character is changed only in bits past its bytes is refused: an
+    altered token is never accepted, however it was altered."""
+    token = make_token(KEY, "reply", 12, 3)
+    assert read_token(token, [KEY], NOW) is not None
+    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+    others = [token[:-1] + c for c in alphabet if c != token[-1]]
+    assert [t for t in others if read_token(t, [KEY], NOW) is not None] == []
