@@ -106,7 +106,7 @@ class RepliesError(CuratorError):
     """A mailbox of replies (IMAP, Maildir, Postmark inbound files) cannot be read. Collection
     keeps it as a value in its report, so a send still goes out."""
 
-    hint = "check the replies section of feeds.yaml and CURATOR_IMAP_PASSWORD"
+    hint = "check the replies section of feeds.yaml (and CURATOR_IMAP_PASSWORD for IMAP)"
 
 
 class StoreError(CuratorError):

@@ -117,6 +117,10 @@ class ReplySource(Protocol):
     def close(self) -> None: ...
 
 
+_MAILDIR_HINT = "replies.maildir names a Maildir (with new/ and cur/), relative to feeds.yaml"
+_POSTMARK_HINT = "replies.postmark_inbound names the folder your webhook saves *.json files in"
+
+
 class MaildirSource:
     """A Maildir (``new/`` and ``cur/``), read only: what was handled before is known by its
     Message-ID in the state, so nothing is moved or deleted."""
@@ -127,12 +131,16 @@ class MaildirSource:
 
     def probe(self) -> str:
         if not (self.path / "new").is_dir() or not (self.path / "cur").is_dir():
-            raise RepliesError(f"{self.name}: not a Maildir (no new/ or cur/ folder)")
+            raise RepliesError(
+                f"{self.name}: not a Maildir (no new/ or cur/ folder)", hint=_MAILDIR_HINT
+            )
         return f"{self.name}: a Maildir"
 
     def read(self, cursor: SourceCursor | None) -> SourceBatch:
         if not (self.path / "new").is_dir() and not (self.path / "cur").is_dir():
-            raise RepliesError(f"{self.name}: not a Maildir (no new/ or cur/ folder)")
+            raise RepliesError(
+                f"{self.name}: not a Maildir (no new/ or cur/ folder)", hint=_MAILDIR_HINT
+            )
         try:
             box = mailbox.Maildir(self.path, factory=None, create=False)
             messages: list[Incoming] = []
@@ -162,12 +170,12 @@ class PostmarkInboundSource:
 
     def probe(self) -> str:
         if not self.folder.is_dir():
-            raise RepliesError(f"{self.name}: no such folder")
+            raise RepliesError(f"{self.name}: no such folder", hint=_POSTMARK_HINT)
         return f"{self.name}: a folder"
 
     def read(self, cursor: SourceCursor | None) -> SourceBatch:
         if not self.folder.is_dir():
-            raise RepliesError(f"{self.name}: no such folder")
+            raise RepliesError(f"{self.name}: no such folder", hint=_POSTMARK_HINT)
         messages: list[Incoming] = []
         too_large = 0
         try:

@@ -156,7 +156,12 @@ def run_send(
         if not options.to:
             # An unsubscribe holds whatever the config says now (replies switched off, a dry
             # run): only an explicit --to test copy reaches such an address.
-            recipients = active_recipients(recipients, store)
+            wanted = active_recipients(recipients, store)
+            if len(wanted) < len(recipients):
+                left = count(len(recipients) - len(wanted), "reader")
+                text = f"{left} unsubscribed, left out (`curator readers` lists who)"
+                reports.append(SendReport((Note("info", text),)))
+            recipients = wanted
         facts = _facts(config, store, options, period, recipients, now)
         plan = plan_send(facts)
         reports += [run.finish(step) for step in plan.first]

@@ -326,3 +326,4 @@ def test_replies_mailboxes_are_checked_as_warnings(tmp_path: Path, good_feed: st
     replies = [c for c in rows if c.subject == "replies"]
     assert [c.status for c in replies] == ["ok", "warn"]
     assert "a Maildir" in replies[0].detail and "no such folder" in replies[1].detail
+    assert "webhook" in replies[1].hint and "IMAP" not in replies[1].hint

@@ -234,3 +234,13 @@ def test_every_base64_alignment_of_a_secret_is_redacted(prefix: str) -> None:
     left = shown.split()[1].replace("[redacted]", "")
     # At most the two characters at each end that also carry the neighbours' bits remain.
     assert len(encoded) - len(left) >= len(PASSWORD) * 4 // 3 - 2
+
+
+def test_a_secret_too_short_to_be_one_is_not_masked_all_over_the_text() -> None:
+    """A one-letter key must not turn every "e" of a message into a mask (garbling it and
+    spelling the key out); a real secret is still removed in every form."""
+    from curator.redact import MASK, redact
+
+    text = "cannot decrypt the state file: wrong CURATOR_STATE_KEY"
+    assert redact(text, ["e"]) == text
+    assert MASK in redact("the token s3cr3t-t0ken was refused", ["s3cr3t-t0ken"])

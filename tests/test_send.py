@@ -254,10 +254,11 @@ def test_an_unsubscribed_reader_gets_nothing_even_without_a_replies_section(
     with Store.open(config.parent / ".curator" / "state.db") as store:
         bob = store.reader_ids(["bob@example.org"], when)["bob@example.org"]
         store.record_reply_message("<stop@x>", "unsubscribe", when, reader_id=bob, unsubscribe=True)
-    code, _, err = run(config, "send", "--dry-run", "--now", "2026-11-26T08:00:00Z")
+    code, out, err = run(config, "send", "--dry-run", "--now", "2026-11-26T08:00:00Z")
     assert code == 0, err
     dry = [m["To"] for m in read_outbox(config.parent / "outbox").values()]
     assert dry == ["ann@example.org"]
+    assert "1 reader unsubscribed, left out" in out and "bob@" not in out + err
     code, _, err = run(config, "send", "--now", "2026-11-26T08:00:00Z")
     assert code == 0, err
     sent = sorted(m["To"] for m in read_outbox(config.parent / "outbox").values())
