@@ -27,6 +27,7 @@ from curator.files import atomic_write
 from curator.models import Config, IssueSummary, QuestionChoice, RenderedIssue
 from curator.plan import Note, SendOptions, feed_notes
 from curator.refresh import PARSE_POOL_MIN, Progress, fetch_feeds, run_fetch, source_name
+from curator.render import insert_personal
 from curator.sending import OWED_HORIZON, SendReport, check_ready, run_send
 from curator.store import RunLock, Store
 
@@ -103,9 +104,14 @@ def run_preview(
             if draft is None or (not draft.posts and draft.question is None):
                 lines.append(f"no new posts for {period.key}: send would send nothing")
                 return PreviewReport(tuple(lines))
-            rendered = render_draft(config, store, draft, outcomes)
+            # With replies the preview shows the invitation to reply that every copy has.
+            rendered = render_draft(
+                config, store, draft, outcomes, personal_marker=config.replies is not None
+            )
             lines += [f"note: {n}" for n in rendered.notes]
             subject, html, text = rendered.subject, rendered.html, rendered.text
+    # The place of a reader's own block stays empty: a preview is nobody's copy.
+    html, text = insert_personal(html, "", "html"), insert_personal(text, "", "text")
     # A placeholder, never a reader: a preview may be shared (the weekly workflow keeps it
     # as a run artifact), and an address in it would be published with it.
     recipient = PREVIEW_RECIPIENT

@@ -328,13 +328,14 @@ class _Run:
             return SendReport((*notes, *step.notes), step.exit_code, period.key, outcomes=outcomes)
         if isinstance(step, Gather) or gathered is None:
             raise AssertionError("a plan made with gathered facts never asks to gather")
-        # Only a frozen issue has per-reader parts; a dry run or test copy shows the shared body.
-        personal = isinstance(step, Freeze) and self.config.replies is not None
+        # With replies, every copy invites a reply; only a frozen issue has each reader's own
+        # block (a dry run or test copy shows the place empty).
+        personal = self.config.replies is not None
         rendered = render_draft(
             self.config, self.store, step.draft, outcomes, personal_marker=personal
         )
         notes += [Note("note", text) for text in rendered.notes]
-        if personal and not has_personal_place(rendered):
+        if personal and isinstance(step, Freeze) and not has_personal_place(rendered):
             text = (
                 "this issue has no place for readers' own earlier answers (no question, or an "
                 "issue template without the personal marker): they are not shown this time"

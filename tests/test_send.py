@@ -285,3 +285,26 @@ def test_a_template_without_the_personal_place_is_a_warning(
     code, _, err = run(config, "send", "--now", "2026-11-26T08:00:00Z")
     assert code == 0, err
     assert "no place for readers' own earlier answers" in err
+
+
+def test_with_replies_the_preview_and_dry_run_show_the_invitation_to_reply(
+    site: tuple[FeedServer, Path],
+) -> None:
+    """A preview and a dry run look like the copies readers get: the invitation to reply and
+    the way to stop are there, the place of a reader's own block is not left as a marker."""
+    _, config = site
+    (config.parent / "replies" / "new").mkdir(parents=True)
+    (config.parent / "replies" / "cur").mkdir()
+    config.write_text(
+        config.read_text() + "replies: {address: reflect@example.org, maildir: replies}\n"
+    )
+    assert run(config, "preview", "--now", "2026-11-26T08:00:00Z")[0] == 0
+    for name in ("issue.html", "issue.txt"):
+        shown = (config.parent / "preview" / name).read_text()
+        assert "Reply to this email with your answer" in shown and "stop" in shown, name
+        assert "curator:personal" not in shown, name
+    assert run(config, "send", "--dry-run", "--now", "2026-11-26T08:00:00Z")[0] == 0
+    for message in read_outbox(config.parent / "outbox").values():
+        text, html = parts(message)
+        assert "Reply to this email with your answer" in text and "curator:personal" not in html
+        assert message["Reply-To"] is None  # only a frozen issue has a reader's token
