@@ -175,6 +175,9 @@ def _excerpt(text: str, chars: int) -> str:
     return cut_text(text, limit)
 
 
+_HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]")
+
+
 def _post_view(
     post: Post, excerpt_chars: int, year: int, *, lead: bool = False, picture: bool = True
 ) -> dict[str, Any]:
@@ -185,6 +188,8 @@ def _post_view(
         "author": post.author if post.author and post.author != post.feed_name else None,
         "date": _date_label(post.published or post.first_seen, year),
         "excerpt": _excerpt(post.excerpt, excerpt_chars),
+        # Korean is written with spaces between words: a line may break only there.
+        "keep_words": bool(_HANGUL.search(post.title + post.excerpt)),
         "minutes": post.reading_minutes,
         "time": post.time_label,
         "image": post.image,

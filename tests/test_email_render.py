@@ -326,3 +326,25 @@ def test_over_several_sends_the_lead_goes_round_the_writers(
         first = min(names, key=lambda n: text.find(f"The {n} essay"))
         leads.append(first)
     assert leads == ["prolific", "steady", "rare"]
+
+
+def test_korean_lines_break_only_between_words() -> None:
+    """A Korean post's title and excerpt break lines at spaces (word-break: keep-all), as
+    Korean is read; a Latin-script post's text is left as it was."""
+    from factories import make_post
+
+    korean = make_post(
+        1, "팀이 스스로 결정하게 하는 법", excerpt="리더는 결정을 내려놓을 때 팀이 자랍니다.",
+        published=datetime(2026, 11, 25, 9, tzinfo=UTC),
+    )  # fmt: skip
+    latin = make_post(
+        2, "Leading from the middle", excerpt="Most leaders never sit at the top.",
+        feed="b", published=datetime(2026, 11, 24, 9, tzinfo=UTC),
+    )  # fmt: skip
+    draft = week_draft()
+    html = render_issue(replace(draft, posts=(korean, latin), more=()), NEWSLETTER).html
+    kept = re.findall(
+        r"<(?:h2|h3|p)[^>]*word-break: ?keep-all[^>]*>([^<]*(?:<a[^>]*>[^<]*)?)", html
+    )
+    assert any("팀이" in k for k in kept) and any("리더는" in k for k in kept)
+    assert not any("Leading" in k or "Most leaders" in k for k in kept)
