@@ -608,11 +608,6 @@ def personal_copies(
     return copies
 
 
-def rotate_key(store: Store, now: datetime) -> TokenKey:
-    """Make a new signing key; the old one still verifies for the grace period."""
-    return store.rotate_token_key(now)
-
-
 # ---------------------------------------------------------------- commands
 
 
@@ -627,11 +622,12 @@ def run_replies(config: Config, now: datetime) -> CollectReport:
 
 
 def run_rotate_key(config: Config, now: datetime) -> TokenKey:
-    """``curator replies rotate-key``."""
+    """``curator replies rotate-key``: a new signing key; the old one still verifies for
+    the grace period."""
     from curator.store import RunLock
 
     with RunLock(config.state_path), Store.open(config.state_path) as store:
-        return rotate_key(store, now)
+        return store.rotate_token_key(now)
 
 
 def journal_answers(config: Config, reader: str | None) -> list[Answer]:

@@ -341,19 +341,22 @@ class Store:
 
     @staticmethod
     def check_snapshot(path: Path) -> None:
-        """Raise :class:`StateFileError` unless ``path`` is a whole, readable curator state."""
+        """Raise :class:`StateFileError` unless ``path`` is a whole, readable curator state:
+        sound by :meth:`integrity_problem`, with a schema this curator knows."""
+        problem = Store.integrity_problem(path)
         try:
             db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
             try:
-                ok = db.execute("PRAGMA integrity_check").fetchone()[0]
                 version = int(db.execute("PRAGMA user_version").fetchone()[0])
                 tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
             finally:
                 db.close()
         except sqlite3.Error as exc:
             raise StateFileError(f"the file is not a curator state ({exc})") from exc
-        if ok != "ok" or not 1 <= version <= SCHEMA_VERSION or "deliveries" not in tables:
-            raise StateFileError("the file is not a whole curator state")
+        if problem is None and (not 1 <= version <= SCHEMA_VERSION or "deliveries" not in tables):
+            problem = f"schema {version}, tables {len(tables)}"
+        if problem is not None:
+            raise StateFileError(f"the file is not a whole curator state ({problem})")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
